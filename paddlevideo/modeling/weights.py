@@ -11,6 +11,7 @@ Every load reports how many keys matched, were missing, unexpected, or had anoth
 or mismatched backbone key is an error, a head of another class count is skipped with a warning
 (so fine-tuning Kinetics-400 -> UCF101 is one line), and a file that matches nothing fails loudly.
 """
+import hashlib
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import paddle
 
-from ..utils.download import download
+from ..utils.download import cache_dir, download
 
 __all__ = ["WeightsSpec", "PRETRAINED", "WeightsError", "LoadReport", "resolve_weights",
            "load_weights", "convert_keys"]
@@ -64,7 +65,10 @@ def resolve_weights(source):
         spec = PRETRAINED[source]
         return download(spec.url, sha256=spec.sha256, size=spec.size)
     if source.startswith(("http://", "https://")):
-        return download(source)
+        # A folder per URL, so two URLs ending in the same file name never share a cache entry.
+        folder = "url-" + hashlib.sha256(source.encode()).hexdigest()[:12]
+        name = os.path.basename(source.split("?")[0])
+        return download(source, dest=cache_dir("weights", folder, name))
     if os.path.isfile(source):
         return source
     if os.path.isfile(source + ".pdparams"):
@@ -113,12 +117,11 @@ def convert_keys(state, model_keys):
             renamed[new if new is not None else k] = v
         state = renamed
     prefix = "backbone." if wants_prefix else ""
-    return {(prefix + k if k in _backbone_keys(model_keys, prefix) else k): v
-            for k, v in state.items()}
+    return {(prefix + k if _BACKBONE_NAME.match(k) else k): v for k, v in state.items()}
 
 
-def _backbone_keys(model_keys, prefix):
-    return {k[len(prefix):] for k in model_keys if k.startswith(prefix)}
+# A backbone-relative tensor name: the stem `conv.` or a residual block `res2a.`, `res4b12.`, ...
+_BACKBONE_NAME = re.compile(r"^(conv|res\d[a-z]\d*)\.")
 
 
 @dataclass
@@ -189,6 +192,12 @@ def load_weights(model, source, require_head=False):
     if bad_shape:
         raise WeightsError(f"{path}: backbone tensors have another shape (another depth or "
                            f"input?): {_few([f'{k} {list(a)} vs {list(b)}' for k, a, b in bad_shape])}")
+    extra_backbone = [k for k in report.unexpected if k.startswith("backbone.")
+                      or _BACKBONE_NAME.match(k)]
+    if extra_backbone:
+        raise WeightsError(f"{path} holds {len(extra_backbone)} backbone tensors the model does "
+                           f"not have: {_few(extra_backbone)}. Is it for a deeper ResNet? Check "
+                           f"the depth in the config.")
     missing_backbone = [k for k in report.missing if not _is_head(k)]
     if missing_backbone:
         raise WeightsError(f"{path} lacks {len(missing_backbone)} backbone tensors of the model: "

@@ -1,0 +1,131 @@
+"""Weight downloads against a local HTTP server on 127.0.0.1: no test touches the internet."""
+import hashlib
+import http.server
+import os
+import socket
+import threading
+
+import numpy as np
+import paddle
+import pytest
+
+from paddlevideo.modeling import PRETRAINED, build_model
+from paddlevideo.modeling.weights import WeightsSpec
+from paddlevideo.utils.config import AttrDict
+from paddlevideo.utils.download import DownloadError, download
+
+PAYLOAD = os.urandom(300_000)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    files = {}          # path -> bytes
+    hits = []
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        if self.path.startswith("/cut/"):           # announces everything, sends a third
+            body = self.files["/" + self.path[len("/cut/"):]]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 3])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    Handler.files = {"/weights.bin": PAYLOAD}
+    Handler.hits = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADDLEVIDEO_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_download_then_cache_hit(server, cache):
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    path = download(server + "/weights.bin", sha256=sha, size=len(PAYLOAD), progress=False)
+    assert path == str(cache / "weights" / "weights.bin")
+    assert open(path, "rb").read() == PAYLOAD
+    assert download(server + "/weights.bin", sha256=sha, progress=False) == path
+    assert Handler.hits == ["/weights.bin"]                      # second call: no request
+    assert os.listdir(cache / "weights") == ["weights.bin"]      # no temporary left behind
+
+
+def test_interrupted_transfer_leaves_no_file(server, cache):
+    with pytest.raises(DownloadError, match="(interrupted|IncompleteRead).*Without network access"):
+        download(server + "/cut/weights.bin", progress=False)
+    folder = cache / "weights"
+    assert not folder.exists() or os.listdir(folder) == []
+
+
+def test_wrong_checksum_is_rejected_and_discarded(server, cache):
+    with pytest.raises(DownloadError, match="sha256 is .* expected 0000"):
+        download(server + "/weights.bin", sha256="0" * 64, progress=False)
+    assert os.listdir(cache / "weights") == []
+
+
+def test_corrupt_cached_file_is_fetched_again(server, cache):
+    dest = cache / "weights" / "weights.bin"
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"half a file")
+    path = download(server + "/weights.bin", size=len(PAYLOAD), progress=False)
+    assert open(path, "rb").read() == PAYLOAD and Handler.hits == ["/weights.bin"]
+
+
+def test_no_server_says_where_to_put_the_file(cache):
+    with socket.socket() as s:                       # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError) as err:
+        download(f"http://127.0.0.1:{port}/ResNet50_pretrain.pdparams", progress=False, timeout=5)
+    message = str(err.value)
+    assert "could not download" in message
+    assert str(cache / "weights" / "ResNet50_pretrain.pdparams") in message
+
+
+def test_registered_name_in_a_config_downloads_and_loads(server, monkeypatch):
+    paddle.seed(0)
+    cfg = AttrDict(framework="Recognizer2D",
+                   backbone=AttrDict(name="ResNetTSM", depth=18, num_seg=4),
+                   head=AttrDict(name="TSMHead", num_classes=5, in_channels=512))
+    source = build_model(cfg)
+    state = {k[len("backbone."):]: v.numpy() for k, v in source.state_dict().items()
+             if k.startswith("backbone.")}
+    path = os.path.join(os.environ["PADDLEVIDEO_HOME"], "upload.pdparams")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    paddle.save(state, path)
+    data = open(path, "rb").read()
+    Handler.files["/r18.pdparams"] = data
+    monkeypatch.setitem(PRETRAINED, "ResNet18_test",
+                        WeightsSpec("ResNet18_test", server + "/r18.pdparams", "test weights",
+                                    sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
+    cfg.backbone.pretrained = "ResNet18_test"
+    paddle.seed(1)
+    model = build_model(cfg)
+    np.testing.assert_array_equal(model.backbone.res4a.conv0._conv.weight.numpy(),
+                                  source.backbone.res4a.conv0._conv.weight.numpy())
+    cfg.backbone.pretrained = server + "/r18.pdparams"             # a plain URL works too
+    build_model(cfg)
+    assert Handler.hits == ["/r18.pdparams", "/r18.pdparams"]     # different cache names

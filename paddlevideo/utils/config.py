@@ -222,7 +222,8 @@ def apply_overrides(cfg, overrides):
 TOP_LEVEL_KEYS = {
     "MODEL", "DATASET", "PIPELINE", "OPTIMIZER", "METRIC", "INFERENCE",
     "model_name", "epochs", "log_interval", "save_interval", "val_interval", "output_dir",
-    "resume_epoch", "log_level", "seed", "max_bad_ratio", "amp", "amp_level", "sync_bn",
+    "resume_epoch", "log_level", "seed", "max_bad_ratio", "amp", "amp_level", "amp_dtype",
+    "sync_bn",
 }
 SECTION_KEYS = {
     "MODEL": {"framework", "backbone", "head", "loss"},

@@ -1,0 +1,16 @@
+"""Tasks: training and testing loops that glue model, data, solver and metrics together.
+
+Import `paddlevideo.tasks.train` / `.test` for the loops; `paddlevideo.tasks.env` is safe to
+import before paddle (it sets the CPU thread count).
+"""
+__all__ = ["train_model", "test_model"]
+
+
+def train_model(*args, **kwargs):
+    from .train import train_model as run
+    return run(*args, **kwargs)
+
+
+def test_model(*args, **kwargs):
+    from .test import test_model as run
+    return run(*args, **kwargs)

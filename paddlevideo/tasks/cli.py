@@ -1,0 +1,74 @@
+"""The `tools/main.py` command line: PaddleVideo's flags, clear errors, exit codes.
+
+Exit codes: 0 done, 1 a problem with the config, data, weights or a checkpoint (one readable
+message, no traceback), 3 training diverged (NaN/Inf loss), 128+N stopped by signal N after
+saving a resumable checkpoint.
+"""
+import argparse
+import sys
+
+from .env import configure_cpu_threads
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="Train or test a TSM/TSN video classifier (PaddleVideo's "
+        "flags). Distributed: python -m paddle.distributed.launch --gpus 0,1 tools/main.py ...")
+    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. -o DATASET.batch_size=8 (repeatable)")
+    parser.add_argument("--validate", action="store_true", help="validate during training and "
+                        "keep <model_name>_best.pdparams")
+    parser.add_argument("--test", action="store_true", help="evaluate -w WEIGHTS on the test list")
+    parser.add_argument("-w", "--weights", help="weights to test, or to start training from "
+                        "(fine-tuning; a head of another class count is skipped)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: config "
+                        "'seed' or 1234)")
+    parser.add_argument("--max_iters", type=int, default=None, help="at most this many steps "
+                        "per epoch")
+    parser.add_argument("--amp", action="store_true", help="automatic mixed precision")
+    parser.add_argument("--amp_level", choices=["O1", "O2"], default=None, help="AMP level "
+                        "(default O1)")
+    parser.add_argument("--amp_dtype", choices=["float16", "bfloat16"], default=None,
+                        help="AMP dtype (default float16 on GPU, bfloat16 on CPU)")
+    parser.add_argument("--resume", action="store_true", help="continue from the furthest "
+                        "checkpoint in output_dir (epoch or interrupted)")
+    parser.add_argument("--test_engine", choices=["auto", "inference", "dygraph"], default="auto",
+                        help="--test engine: Paddle Inference (default on CPU) or dygraph")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    configure_cpu_threads()            # before paddle is imported
+    from ..loader import ListError, TooManyBadFiles
+    from ..modeling.weights import WeightsError
+    from ..utils.checkpoint import CheckpointError
+    from ..utils.config import ConfigError, get_config
+    from ..utils.download import DownloadError
+    from .common import TaskError
+    from .train import TrainingDiverged, TrainingInterrupted
+
+    try:
+        cfg = get_config(args.config, args.override)
+        if args.test:
+            from .test import test_model
+            test_model(cfg, args.weights, engine=args.test_engine)
+        else:
+            from .train import train_model
+            train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
+                        amp_level=args.amp_level, amp_dtype=args.amp_dtype,
+                        max_iters=args.max_iters, seed=args.seed, resume=args.resume)
+    except TrainingInterrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 128 + int(e.signum)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (ConfigError, TaskError, WeightsError, CheckpointError, DownloadError, ListError,
+            TooManyBadFiles) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,39 @@
+"""Class names for predictions: read a label list, fall back to 'class_<i>' names."""
+import os
+
+from .errors import DeployError
+
+__all__ = ["load_label_list", "default_labels"]
+
+
+def load_label_list(path, num_classes=None):
+    """Names from a file of `INDEX NAME` lines (Kinetics' format) or one name per line.
+
+    With `num_classes`, the list must have exactly that many names: a 400-name list on a
+    101-class model would print wrong names, which is worse than none.
+    """
+    if not os.path.isfile(path):
+        raise DeployError(f"label list not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    names = {}
+    indexed = all(line.split(maxsplit=1)[0].isdigit() and len(line.split(maxsplit=1)) == 2
+                  for line in lines)
+    for i, line in enumerate(lines):
+        if indexed:
+            index, name = line.split(maxsplit=1)
+            names[int(index)] = name.strip()
+        else:
+            names[i] = line
+    if sorted(names) != list(range(len(names))):
+        raise DeployError(f"{path}: label indices must run 0..{len(names) - 1} without gaps.")
+    labels = [names[i] for i in range(len(names))]
+    if num_classes is not None and len(labels) != num_classes:
+        raise DeployError(f"{path} has {len(labels)} labels but the model has {num_classes} "
+                          f"classes; pass the label list of the data set the model was trained on.")
+    return labels
+
+
+def default_labels(num_classes):
+    """Placeholder names when no label list is known."""
+    return [f"class_{i}" for i in range(num_classes)]

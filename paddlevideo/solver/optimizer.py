@@ -5,10 +5,14 @@ Groups (as in the TSM paper and PaddleVideo):
 - BatchNorm scale and shift: base rate, no decay (`no_weight_decay_on_bn: True`);
 - the classifier's weight (`head.fc.weight`): `fc_lr_mult` x the rate (5), with decay;
 - the classifier's bias (`head.fc.bias`): `fc_bias_lr_mult` x the rate (10), no decay.
-Paddle applies a group's `learning_rate` as a multiplier of the schedule's rate.
+The groups are applied as per-parameter attributes (`optimize_attr['learning_rate']`, an L2
+regularizer each) on one flat parameter list, not as Paddle parameter groups: Paddle clips the
+gradients of each parameter group separately, which would turn global-norm clipping into
+per-group clipping.
 """
 import paddle
 import paddle.nn as nn
+from paddle.regularizer import L2Decay
 
 from ..utils.config import AttrDict, ConfigError, suggest
 from .lr import build_lr
@@ -107,15 +111,19 @@ def build_optimizer(cfg, model, steps_per_epoch, epochs=None):
     schedule = build_lr(cfg["learning_rate"], steps_per_epoch, epochs)
     groups = param_groups(model, _weight_decay(cfg), cfg.get("fc_lr_mult", 5.0),
                           cfg.get("fc_bias_lr_mult", 10.0), cfg.get("no_weight_decay_on_bn", True))
+    params = []
     for group in groups:
-        group.pop("name")
+        for param in group["params"]:
+            param.optimize_attr["learning_rate"] = group["learning_rate"]
+            param.regularizer = L2Decay(group["weight_decay"])
+            params.append(param)
     clip = _grad_clip(cfg)
     if name == "Momentum":
         optimizer = paddle.optimizer.Momentum(learning_rate=schedule,
                                               momentum=float(cfg.get("momentum", 0.9)),
-                                              parameters=groups,
+                                              parameters=params,
                                               use_nesterov=bool(cfg.get("use_nesterov", False)),
                                               grad_clip=clip)
     else:
-        optimizer = paddle.optimizer.SGD(learning_rate=schedule, parameters=groups, grad_clip=clip)
+        optimizer = paddle.optimizer.SGD(learning_rate=schedule, parameters=params, grad_clip=clip)
     return optimizer, schedule

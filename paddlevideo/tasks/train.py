@@ -26,6 +26,7 @@ from ..metrics import build_metric
 from ..modeling import build_model, load_weights
 from ..solver import build_optimizer
 from ..utils.checkpoint import (checkpoint_prefix, latest_checkpoint, load_checkpoint,
+                                portable_optimizer_state, restore_optimizer_state,
                                 save_checkpoint)
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import (AverageMeter, VisualDLWriter, format_batch_line, format_epoch_line,
@@ -93,12 +94,15 @@ def _amp_settings(cfg, amp, amp_level, amp_dtype, device):
     level = amp_level or cfg.get("amp_level") or "O1"
     if level not in ("O1", "O2"):
         raise ConfigError(f"amp_level must be O1 or O2, got {level!r}.")
-    dtype = amp_dtype or cfg.get("amp_dtype") or ("float16" if device != "cpu" else "bfloat16")
+    dtype = amp_dtype or cfg.get("amp_dtype") or "float16"
     if dtype not in ("float16", "bfloat16"):
         raise ConfigError(f"amp_dtype must be float16 or bfloat16, got {dtype!r}.")
-    if device == "cpu" and dtype == "float16":
-        raise ConfigError("AMP in float16 needs a GPU. On CPU use bfloat16 (--amp_dtype bfloat16, "
-                          "needs a CPU with AVX-512 BF16 to be fast) or train without --amp.")
+    if device == "cpu":
+        # Paddle's auto_cast only acts on GPU/XPU places: on CPU it would train in float32
+        # while the log claimed AMP. Refuse instead of pretending.
+        raise ConfigError(f"--amp ({level}, {dtype}) needs a GPU: Paddle's automatic mixed "
+                          f"precision has no effect on CPU, so the run would silently stay in "
+                          f"float32. Train without --amp (and amp: False) on CPU.")
     return True, level, dtype
 
 
@@ -187,7 +191,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
     if prefix is not None:
         params, opt_state, meta = load_checkpoint(prefix)
         model.set_state_dict(params)
-        optimizer.set_state_dict(opt_state)
+        restore_optimizer_state(optimizer, model, opt_state)
         start_epoch = int(meta.get("epochs_done", cfg.get("resume_epoch") or 0))
         skip = int(meta.get("step", 0))
         best = float(meta.get("best_top1", -1.0))
@@ -220,7 +224,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
         meta = {"epochs_done": epochs_done, "step": step, "best_top1": best, "seed": seed,
                 "steps_per_epoch": steps, "model_name": model_name}
         target = checkpoint_prefix(out, model_name, epochs_done + 1 if step else epochs_done, step)
-        save_checkpoint(target, _model_state(model), optimizer.state_dict(), meta)
+        save_checkpoint(target, _model_state(model), portable_optimizer_state(optimizer, model), meta)
         last_saved = target
         return target
 
@@ -341,7 +345,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                     best = top1
                     if rank == 0:
                         target = checkpoint_prefix(out, model_name, best=True)
-                        save_checkpoint(target, _model_state(model), optimizer.state_dict(),
+                        save_checkpoint(target, _model_state(model), portable_optimizer_state(optimizer, model),
                                         {"epochs_done": epochs_done, "step": 0, "best_top1": best,
                                          "seed": seed, "steps_per_epoch": steps,
                                          "model_name": model_name})

@@ -17,6 +17,7 @@ import re
 import paddle
 
 __all__ = ["META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
+           "portable_optimizer_state", "restore_optimizer_state",
            "list_checkpoints", "latest_checkpoint", "CheckpointError"]
 
 META_KEY = "paddlevideo_meta"
@@ -101,3 +102,57 @@ def latest_checkpoint(output_dir, model_name):
     """The prefix of the furthest-along checkpoint in `output_dir`, or None."""
     found = list_checkpoints(output_dir, model_name)
     return found[-1][2] if found else None
+
+
+_SEP = "@"
+
+
+def _name_maps(model):
+    """(Paddle's unique tensor name -> structured name, and back) for the model's parameters."""
+    to_struct = {p.name: n for n, p in model.named_parameters()}
+    return to_struct, {n: pn for pn, n in to_struct.items()}
+
+
+def _rename(key, mapping, sep_in, sep_out):
+    """Rename the parameter part of an accumulator key (`<param><sep_in><suffix>`), longest first."""
+    best = None
+    for old in mapping:
+        if key.startswith(old + sep_in) and (best is None or len(old) > len(best)):
+            best = old
+    if best is None:
+        return key
+    return mapping[best] + sep_out + key[len(best) + len(sep_in):]
+
+
+def portable_optimizer_state(optimizer, model):
+    """The optimizer's state keyed by structured parameter names (`head.fc.weight@velocity_0`).
+
+    Paddle keys accumulators by generated tensor names (`conv2d_40.w_0_velocity_0`) that depend
+    on how many layers the process built before; structured names make a checkpoint load into
+    any model instance.
+    """
+    to_struct, _ = _name_maps(model)
+    state = {}
+    for key, value in optimizer.state_dict().items():
+        if key == "master_weights" and isinstance(value, dict):
+            state[key] = {to_struct.get(k, k): v for k, v in value.items()}
+        elif key == "LR_Scheduler":
+            state[key] = value
+        else:
+            state[_rename(key, to_struct, "_", _SEP)] = value
+    return state
+
+
+def restore_optimizer_state(optimizer, model, state):
+    """Load a state from `portable_optimizer_state` (or Paddle's own naming, as PaddleVideo's
+    .pdopt files have it) into `optimizer`."""
+    _, to_tensor = _name_maps(model)
+    fixed = {}
+    for key, value in state.items():
+        if key == "master_weights" and isinstance(value, dict):
+            fixed[key] = {to_tensor.get(k, k): v for k, v in value.items()}
+        elif _SEP in key:
+            fixed[_rename(key, to_tensor, _SEP, "_")] = value
+        else:
+            fixed[key] = value
+    optimizer.set_state_dict(fixed)

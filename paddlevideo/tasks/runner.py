@@ -1,4 +1,4 @@
-"""Ways to run a trained model over test batches: dygraph, or Paddle Inference with oneDNN.
+"""Ways to run a trained model over test batches: dygraph, or the deploy side's inference engine.
 
 Both return class probabilities [B, K]: the softmax averaged over each video's views (clips x
 crops), exactly what `Recognizer2D.test_step` computes. On CPU, Paddle Inference with oneDNN
@@ -6,28 +6,14 @@ and all cores is several times faster than dygraph (see docs/evaluation.md), so 
 default there; on GPU dygraph is used.
 """
 import logging
-import os
-import tempfile
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 
 __all__ = ["DygraphRunner", "InferenceRunner", "make_runner", "ENGINES"]
 
 logger = logging.getLogger("paddlevideo")
 ENGINES = ("auto", "inference", "dygraph")
-
-
-class _ViewAveragedProbs(paddle.nn.Layer):
-    """Wraps a recognizer so its traced forward is test_step: mean softmax over views."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, imgs):
-        return paddle.mean(F.softmax(self.model.forward_views(imgs), axis=-1), axis=1)
 
 
 class DygraphRunner:
@@ -45,48 +31,36 @@ class DygraphRunner:
 
 
 class InferenceRunner:
-    """The model traced to a static program, run by a Paddle Inference predictor (oneDNN on CPU).
-
-    `frames` is V*T per sample and (height, width) the input size; the batch size may vary.
-    The program and weights are written to a temporary folder removed when the runner closes.
+    """The deploy side's InferenceEngine (Paddle Inference, oneDNN, fp32, `threads` cores) over
+    an exported copy of the model. Each video's V views run as V clips; their softmax is
+    averaged as in test_step.
     """
 
     name = "inference"
 
-    def __init__(self, model, frames, height, width, threads=None, gpu_id=None):
-        import paddle.inference as paddle_infer
-        from paddle.static import InputSpec
-
+    def __init__(self, model, num_seg, size, threads=None, gpu_id=None):
+        from ..deploy.engine import InferenceEngine
         model.eval()
-        self._dir = tempfile.TemporaryDirectory(prefix="paddlevideo_test_")
-        prefix = os.path.join(self._dir.name, "model")
-        spec = InputSpec([None, int(frames), 3, int(height), int(width)], "float32", "imgs")
-        layer = paddle.jit.to_static(_ViewAveragedProbs(model), input_spec=[spec], full_graph=True)
-        paddle.jit.save(layer, prefix)
-        program = prefix + ".json" if os.path.exists(prefix + ".json") else prefix + ".pdmodel"
-        config = paddle_infer.Config(program, prefix + ".pdiparams")
-        if gpu_id is not None:
-            config.enable_use_gpu(512, int(gpu_id))
-        else:
-            config.disable_gpu()
-            config.enable_mkldnn()
-            config.set_cpu_math_library_num_threads(int(threads or 1))
-        config.disable_glog_info()
-        self.threads = threads
-        self.predictor = paddle_infer.create_predictor(config)
-        self._input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self._output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        self.num_seg = int(num_seg)
+        device = "gpu" if gpu_id is not None else "cpu"
+        self.engine = InferenceEngine.from_model(model, num_seg=self.num_seg, target_size=int(size),
+                                                 device=device, precision="fp32",
+                                                 cpu_threads=threads, gpu_id=gpu_id or 0)
+        self.threads = self.engine.cpu_threads
 
     def __call__(self, imgs):
         array = imgs.numpy() if hasattr(imgs, "numpy") else np.asarray(imgs)
-        array = np.ascontiguousarray(array, dtype=np.float32)
-        self._input.reshape(list(array.shape))
-        self._input.copy_from_cpu(array)
-        self.predictor.run()
-        return self._output.copy_to_cpu()
+        n, frames = array.shape[:2]
+        views = frames // self.num_seg
+        clips = array.reshape((n * views, self.num_seg) + tuple(array.shape[2:]))
+        logits = np.asarray(self.engine(clips), dtype=np.float64).reshape(n, views, -1)
+        logits -= logits.max(axis=-1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return probs.mean(axis=1).astype(np.float32)
 
     def close(self):
-        self._dir.cleanup()
+        self.engine.close()
 
 
 def make_runner(model, sample_shape, engine="auto", threads=None):
@@ -101,9 +75,13 @@ def make_runner(model, sample_shape, engine="auto", threads=None):
     if engine == "dygraph" or (engine == "auto" and on_gpu):
         return DygraphRunner(model)
     frames, _, height, width = sample_shape
+    if height != width:
+        logger.warning("the inference engine takes square inputs; %dx%d runs in dygraph.",
+                       height, width)
+        return DygraphRunner(model)
     gpu_id = int(paddle.device.get_device().split(":")[1]) if on_gpu else None
     try:
-        return InferenceRunner(model, frames, height, width, threads, gpu_id)
+        return InferenceRunner(model, model.num_seg, height, threads, gpu_id)
     except Exception as e:          # an engine that cannot trace this model must not stop a test
         if engine == "inference":
             raise

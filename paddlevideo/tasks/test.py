@@ -20,6 +20,7 @@ from .runner import make_runner
 
 __all__ = ["test_model"]
 
+
 logger = logging.getLogger("paddlevideo")
 
 
@@ -28,6 +29,15 @@ def _num_classes(cfg):
     if "num_classes" not in head:
         raise ConfigError("MODEL.head needs num_classes.")
     return int(head["num_classes"])
+
+
+def _engine_threads():
+    """Threads for the inference engine: this process's share from tools/main.py or the user's
+    OMP_NUM_THREADS; None (all cores) when the only setting is the 1 that `import paddle` wrote."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if os.environ.get("PADDLEVIDEO_OMP_AUTO") == "1" or (value.isdigit() and int(value) > 1):
+        return int(value)
+    return None
 
 
 def test_model(cfg, weights, engine="auto", output_dir=None):
@@ -40,7 +50,7 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     out = output_dir or output_dir_of(cfg)
     setup_logger(out, rank, cfg.get("log_level", "INFO"), filename="test.log")
     logger.info(describe_threads(device))
-    threads = int(os.environ.get("OMP_NUM_THREADS", "1") or 1)
+    threads = _engine_threads()
 
     dataset, loader = make_loader(cfg, "test", seed=int(cfg.get("seed") or 0),
                                   distributed=world_size > 1)

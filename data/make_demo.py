@@ -25,6 +25,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prep_utils import Progress  # noqa: E402
+
 PAIRS = [("moving_left_to_right", "moving_right_to_left"),
          ("growing", "shrinking"),
          ("rotating_clockwise", "rotating_counter_clockwise"),
@@ -192,23 +195,6 @@ def write_avi(path, frames, fps=16, quality=90):
     vw.release()
 
 
-class Progress:
-    """A plain text progress bar on stderr."""
-
-    def __init__(self, total, what):
-        self.total, self.what, self.n, self.t0 = max(total, 1), what, 0, time.time()
-
-    def update(self, k=1):
-        self.n += k
-        if self.n == self.total or self.n % max(1, self.total // 50) == 0:
-            done = int(30 * self.n / self.total)
-            sys.stderr.write(f"\r{self.what} [{'#' * done}{'.' * (30 - done)}] {self.n}/{self.total} "
-                             f"{time.time() - self.t0:.1f}s")
-            sys.stderr.flush()
-        if self.n == self.total:
-            sys.stderr.write("\n")
-
-
 def make_demo(out, seed=0, per_class=30, val_per_class=10, test_per_class=10, size=80, frames=32,
               hard=False, pairs=None, fps=16, quiet=False):
     """Write the demo set to `out`; returns meta (counts, classes, seconds)."""
@@ -219,7 +205,7 @@ def make_demo(out, seed=0, per_class=30, val_per_class=10, test_per_class=10, si
     jobs = [(split, new_label, 2 * p + twin, k) for split, n in counts.items()
             for new_label, (p, twin) in enumerate((p, t) for p in pairs for t in (0, 1))
             for k in range(n)]
-    bar = None if quiet else Progress(len(jobs), "demo videos")
+    bar = Progress(len(jobs), "demo videos", quiet)
     lists = {s: [] for s in counts}
     for split, label, orig, k in jobs:
         folder = os.path.join(out, "videos", split)
@@ -229,8 +215,7 @@ def make_demo(out, seed=0, per_class=30, val_per_class=10, test_per_class=10, si
         name = f"{CLASSES[orig]}_{k:04d}.avi"
         write_avi(os.path.join(folder, name), clip, fps)
         lists[split].append(f"videos/{split}/{name} {label}")
-        if bar:
-            bar.update()
+        bar.update()
     for split, lines in lists.items():
         with open(os.path.join(out, f"{split}.list"), "w") as f:
             f.write("\n".join(lines) + ("\n" if lines else ""))

@@ -24,19 +24,23 @@ def model_cfg(mode="bidirectional", depth=18, num_seg=NUM_SEG, classes=CLASSES):
 
 
 def make_model(mode="bidirectional", seed=0, **kw):
-    """A seeded random model with non-trivial BatchNorm statistics (so BN folding is tested)."""
+    """A seeded random model whose BatchNorm has non-trivial statistics (so BN folding is tested):
+    gamma/beta random, running mean/variance taken from one training-mode pass on random clips,
+    as a trained model's would be, so activations keep a sane scale."""
     paddle.seed(seed)
     model = build_model(model_cfg(mode, **kw), load_pretrained=False)
     rng = np.random.RandomState(seed)
-    for name, buf in model.named_buffers():
-        if name.endswith("_mean"):
-            buf.set_value(rng.uniform(-0.2, 0.2, buf.shape).astype("float32"))
-        elif name.endswith("_variance"):
-            buf.set_value(rng.uniform(0.5, 2.0, buf.shape).astype("float32"))
-    for name, p in model.named_parameters():
-        if "_batch_norm" in name:
-            p.set_value(rng.uniform(0.5, 1.5, p.shape).astype("float32") if name.endswith("weight")
-                        else rng.uniform(-0.2, 0.2, p.shape).astype("float32"))
+    norms = [l for l in model.sublayers() if isinstance(l, paddle.nn.BatchNorm2D)]
+    for bn in norms:
+        c = bn.weight.shape[0]
+        bn.weight.set_value(rng.uniform(0.5, 1.5, c).astype("float32"))
+        bn.bias.set_value(rng.uniform(-0.2, 0.2, c).astype("float32"))
+        bn._momentum = 0.0                  # running stats := this batch's stats
+    model.train()
+    with paddle.no_grad():
+        model(paddle.to_tensor(clips(2, num_seg=model.num_seg, seed=seed + 100)))
+    for bn in norms:
+        bn._momentum = 0.9
     model.head.fc.weight.set_value(rng.normal(0, 0.05, model.head.fc.weight.shape).astype("float32"))
     model.eval()
     return model

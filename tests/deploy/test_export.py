@@ -73,9 +73,13 @@ def test_engine_from_model_and_bf16(tmp_path):
     if not cpu_has_bf16():
         pytest.skip("no native bf16 on this CPU")
     got = InferenceEngine.from_model(model, NUM_SEG, SIZE, precision="bf16")(x)
-    # bf16 keeps 8 bits of mantissa: about 1% of the logit scale, and the same ranking here
-    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max()
-    assert (got.argmax(1) == want.argmax(1)).all()
+    # bf16 keeps 8 bits of mantissa: differences of about 1% of the logit scale, so the top-1
+    # can only change where fp32's top two are closer than twice the difference
+    diff = np.abs(got - want).max()
+    assert diff <= 0.05 * np.abs(want).max()
+    top2 = np.sort(want, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * diff
+    assert (got.argmax(1) == want.argmax(1))[clear].all()
 
 
 

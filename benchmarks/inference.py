@@ -1,0 +1,193 @@
+"""TSM-R50 8x224 inference on this CPU: every means side by side in one run, as ratios.
+
+    python benchmarks/inference.py [--runs 3] [--threads 1 2] [--batches 1 8] [--skip_dygraph_b8]
+
+Compares dygraph, the PaddleVideo-equivalent export (Paddle Inference fp32, BatchNorm as exported
+by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime fp32 when
+installed; on 1 thread and on all threads; batch 1 and 8. Then the online per-frame step. Each
+variant's answers are compared with the fp32 export: max logit difference on random clips and
+top-1 agreement on the real videos in ../shared/videos (random seeded weights: no trained weights
+offline; agreement of the rankings is what precision changes). Writes benchmarks/results/inference.{json,md}.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+HERE = os.path.dirname(os.path.abspath(__file__))
+VIDEOS = os.path.join(HERE, "..", "..", "shared", "videos")
+
+
+def build(mode="bidirectional"):
+    import paddle
+    from paddlevideo.modeling.builder import build_model
+    paddle.seed(0)
+    cfg = {"framework": "Recognizer2D",
+           "backbone": {"name": "ResNetTSM", "depth": 50, "num_seg": 8, "shift_mode": mode},
+           "head": {"name": "TSMHead", "num_classes": 400}}
+    model = build_model(cfg, load_pretrained=False)
+    rng = np.random.RandomState(0)
+    for name, buf in model.named_buffers():            # realistic BN statistics
+        if name.endswith("_variance"):
+            buf.set_value(rng.uniform(0.5, 2.0, buf.shape).astype("float32"))
+    model.head.fc.weight.set_value(rng.normal(0, 0.02, [2048, 400]).astype("float32"))
+    model.eval()
+    return model
+
+
+def timed(fn, x, runs):
+    fn(x)                                                  # warm-up (oneDNN primitive creation)
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(x)
+        ts.append(time.perf_counter() - t)
+    return 1000.0 * float(np.median(ts))
+
+
+def video_clips():
+    try:
+        from paddlevideo.loader import Compose
+    except Exception:
+        return []
+    pipe = {"decode": {"name": "VideoDecoder", "backend": "decord"},
+            "sample": {"name": "Sampler", "num_seg": 8, "valid_mode": True, "select_left": True},
+            "transform": [{"Scale": {"short_size": 256, "fixed_ratio": False}},
+                          {"CenterCrop": {"target_size": 224}}, {"Image2Array": None},
+                          {"Normalization": {"mean": [0.485, 0.456, 0.406],
+                                             "std": [0.229, 0.224, 0.225]}}]}
+    out = []
+    if os.path.isdir(VIDEOS):
+        compose = Compose(pipe)
+        for f in sorted(os.listdir(VIDEOS)):
+            try:
+                out.append(compose({"filename": os.path.join(VIDEOS, f),
+                                    "rng": np.random.default_rng(0)})["imgs"])
+            except Exception as e:
+                print(f"skip {f}: {e}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="*", default=None)
+    ap.add_argument("--batches", type=int, nargs="*", default=[1, 8])
+    ap.add_argument("--skip_dygraph_b8", action="store_true")
+    args = ap.parse_args()
+    import paddle
+    from paddlevideo.deploy import InferenceEngine, cpu_count, cpu_has_bf16, export_model
+    from paddlevideo.deploy.online import OnlineStepEngine, export_online
+
+    threads = args.threads or sorted({1, cpu_count()})
+    model = build()
+    tmp = tempfile.mkdtemp(prefix="bench_")
+    export_model(model, os.path.join(tmp, "pv"), "TSM", 8, 224, fold_bn=False)
+    export_model(model, os.path.join(tmp, "ours"), "TSM", 8, 224)
+    onnx_ok = False
+    try:
+        from paddlevideo.deploy.onnx_export import export_onnx
+        export_onnx(os.path.join(tmp, "ours", "TSM.json"), os.path.join(tmp, "ours", "TSM.pdiparams"),
+                    check=False)
+        import onnxruntime  # noqa: F401
+        onnx_ok = True
+    except Exception as e:
+        print(f"ONNX Runtime variant skipped: {e}")
+
+    rng = np.random.RandomState(1)
+    rows, results = [], {"machine": {"cpus": cpu_count(), "bf16_native": cpu_has_bf16()},
+                         "latency_ms": {}, "agreement": {}}
+    clips_real = video_clips()
+    for t in threads:
+        os.environ["OMP_NUM_THREADS"] = str(t)
+        variants = {
+            "PaddleVideo-style export fp32": InferenceEngine(os.path.join(tmp, "pv"), precision="fp32", cpu_threads=t),
+            "ours fp32 (BN folded)": InferenceEngine(os.path.join(tmp, "ours"), precision="fp32", cpu_threads=t),
+        }
+        if cpu_has_bf16():
+            variants["ours bf16"] = InferenceEngine(os.path.join(tmp, "ours"), precision="bf16", cpu_threads=t)
+        if onnx_ok:
+            variants["ONNX Runtime fp32"] = InferenceEngine(os.path.join(tmp, "ours"), precision="fp32",
+                                                            cpu_threads=t, backend="onnxruntime")
+        for b in args.batches:
+            x = rng.standard_normal((b, 8, 3, 224, 224)).astype("float32")
+            row = {}
+            if not (b > 1 and args.skip_dygraph_b8):
+                def dyg(v):
+                    with paddle.no_grad():
+                        return model(paddle.to_tensor(v)).numpy()
+                row["dygraph"] = timed(dyg, x, max(1, args.runs if b == 1 else 1))
+            for name, eng in variants.items():
+                row[name] = timed(eng, x, args.runs)
+            results["latency_ms"][f"{t} thread(s), batch {b}"] = row
+            base = row["PaddleVideo-style export fp32"]
+            print(f"\n== {t} thread(s), batch {b}: latency ms (ratio to PaddleVideo-style export), "
+                  f"throughput clips/s")
+            for name, ms in row.items():
+                print(f"  {name:32s} {ms:9.1f}  x{ms / base:5.2f}  {1000.0 * b / ms:7.2f}")
+        if t == threads[-1]:
+            ref_eng = variants["ours fp32 (BN folded)"]
+            xr = rng.standard_normal((4, 8, 3, 224, 224)).astype("float32")
+            ref = ref_eng(xr)
+            ref_real = [ref_eng(c[None])[0] for c in clips_real]
+            for name, eng in variants.items():
+                got = eng(xr)
+                real = [eng(c[None])[0] for c in clips_real]
+                agree = [int(a.argmax() == r.argmax()) for a, r in zip(real, ref_real)]
+                results["agreement"][name] = {
+                    "max_abs_logit_diff_random": float(np.abs(got - ref).max()),
+                    "logit_scale": float(np.abs(ref).max()),
+                    "top1_agree_random": f"{int((got.argmax(1) == ref.argmax(1)).sum())}/{len(ref)}",
+                    "top1_agree_real_videos": f"{sum(agree)}/{len(agree)}"}
+            with paddle.no_grad():
+                dy = model(paddle.to_tensor(xr)).numpy()
+            results["agreement"]["dygraph"] = {"max_abs_logit_diff_random": float(np.abs(dy - ref).max()),
+                                               "logit_scale": float(np.abs(ref).max())}
+    # online per-frame step
+    uni = build("unidirectional")
+    t = threads[-1]
+    export_model(uni, os.path.join(tmp, "uni"), "TSM", 8, 224)
+    export_online(uni, os.path.join(tmp, "online"), "TSM_online", 224)
+    frame = rng.standard_normal((1, 3, 224, 224)).astype("float32")
+    clip = rng.standard_normal((1, 8, 3, 224, 224)).astype("float32")
+    online = {}
+    for prec in (["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]):
+        step = OnlineStepEngine(os.path.join(tmp, "online"), precision=prec, cpu_threads=t)
+        bufs = step.init_buffers()
+        clip_eng = InferenceEngine(os.path.join(tmp, "uni"), precision=prec, cpu_threads=t)
+        frame_ms = timed(lambda f: step(f, bufs), frame, args.runs * 3)
+        clip_ms = timed(clip_eng, clip, args.runs)
+        online[prec] = {"frame_ms": frame_ms, "clip_ms": clip_ms, "ratio": frame_ms / clip_ms}
+        print(f"\n== online step {prec}, {t} thread(s): {frame_ms:.1f} ms per frame vs "
+              f"{clip_ms:.1f} ms per 8-frame clip: ratio {frame_ms / clip_ms:.3f} (target <= 0.125)")
+    results["online"] = online
+    print("\n== agreement with our fp32 export")
+    for name, a in results["agreement"].items():
+        print(f"  {name:32s} {a}")
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "inference.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(HERE, "results", "inference.md"), "w") as f:
+        f.write("# TSM-R50 8x224 inference (benchmarks/inference.py)\n\n")
+        for key, row in results["latency_ms"].items():
+            base = row["PaddleVideo-style export fp32"]
+            f.write(f"\n## {key}\n\n| variant | ms | ratio | clips/s |\n|---|---|---|---|\n")
+            b = int(key.split("batch ")[1])
+            for name, ms in row.items():
+                f.write(f"| {name} | {ms:.1f} | {ms / base:.2f} | {1000.0 * b / ms:.2f} |\n")
+        f.write("\n## Online per-frame step\n\n| precision | ms/frame | ms/clip | ratio |\n|---|---|---|---|\n")
+        for prec, o in online.items():
+            f.write(f"| {prec} | {o['frame_ms']:.1f} | {o['clip_ms']:.1f} | {o['ratio']:.3f} |\n")
+        f.write("\n## Agreement with our fp32 export\n\n")
+        for name, a in results["agreement"].items():
+            f.write(f"- {name}: {a}\n")
+    print("wrote benchmarks/results/inference.{json,md}")
+
+
+if __name__ == "__main__":
+    main()

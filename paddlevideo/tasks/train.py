@@ -115,13 +115,32 @@ def _sync_flags(values):
     return [int(v) for v in tensor.numpy()]
 
 
+def average_norm_statistics(model):
+    """Average the BatchNorm running statistics over ranks (one all_reduce per tensor).
+
+    DataParallel keeps the trainable parameters equal on every rank, but each rank's BatchNorm
+    tracks the mean and variance of its own batches. Averaging them at the end of each epoch
+    makes every rank hold the same model, and the saved one reflects all the data.
+    """
+    world_size = dist.get_world_size()
+    if world_size <= 1:
+        return
+    for _, layer in model.named_sublayers(include_self=True):
+        if isinstance(layer, paddle.nn.layer.norm._BatchNormBase):
+            for buffer in (layer._mean, layer._variance):
+                total = buffer.clone()
+                dist.all_reduce(total)
+                buffer.set_value(total / world_size)
+
+
 def _model_state(model):
     return model.state_dict()
 
 
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, amp_dtype=None,
                 max_iters=None, seed=None, resume=False, output_dir=None):
-    """Train the config's model; return {'best_top1', 'epochs_done', 'output_dir', 'last'}.
+    """Train the config's model; return {'best_top1', 'epochs_done', 'output_dir', 'last' (the
+    last checkpoint's prefix), 'model' (the trained layer)}.
 
     weights: initialise from these (fine-tuning; a head of another class count is skipped).
     resume: continue from the furthest checkpoint in output_dir (else `resume_epoch: K`).
@@ -328,6 +347,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                     vdl.add_scalar("train/ips", ips, global_step)
                 tic = time.time()
             skip = 0
+            if not cfg.get("sync_bn"):
+                average_norm_statistics(model)
             logger.info(format_epoch_line(epoch + 1, "train", meters, batch_meter, reader_meter,
                                           samples))
             vdl.add_scalar("train_epoch/loss", meters[0].avg, epoch + 1)
@@ -364,7 +385,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                     (f", best validation top1 {best:.5f}" if best >= 0 else "") +
                     f"; checkpoints in {out}")
     return {"best_top1": best if best >= 0 else None, "epochs_done": epochs, "output_dir": out,
-            "last": last_saved}
+            "last": last_saved, "model": model}
 
 
 def _validate(cfg, model, valid, epoch, epochs, log_interval, vdl):

@@ -101,7 +101,7 @@ class DecordReader(_VideoReader):
 
     backend = "decord"
 
-    def __init__(self, path, num_threads=1):
+    def __init__(self, path, num_threads=1, verify_length=True):
         super().__init__(path)
         decord = _import("decord")
         try:
@@ -110,6 +110,22 @@ class DecordReader(_VideoReader):
         except Exception as e:
             raise DecodeError(f"{self.path}: decord cannot open it as a video: "
                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if verify_length:
+            self._verify_length()
+
+    def _verify_length(self):
+        """decord counts the frames it can find, so a truncated AVI looks like a shorter video.
+        Compare with the count the container declares (read by OpenCV, about 1 ms) and fail."""
+        try:
+            cv2 = _import("cv2")
+        except ImportError:
+            return
+        cap = cv2.VideoCapture(self.path)
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        if declared - self.num_frames > max(2, 0.05 * declared):
+            raise DecodeError(f"{self.path}: the file declares {declared} frames but only "
+                              f"{self.num_frames} can be found (truncated or damaged?).")
 
     def _read_sorted(self, unique):
         batch = self._vr.get_batch(unique.tolist()).asnumpy()
@@ -243,11 +259,17 @@ class PyAVReader(_VideoReader):
 _READERS = {"decord": DecordReader, "cv2": OpenCVReader, "pyav": PyAVReader}
 
 
-def open_video(path, backend="decord", num_threads=1):
-    """Open `path` with the named backend ('decord', 'cv2' or 'pyav'); raise DecodeError if unreadable."""
+def open_video(path, backend="decord", num_threads=1, verify_length=True):
+    """Open `path` with the named backend ('decord', 'cv2' or 'pyav'); raise DecodeError if unreadable.
+
+    `verify_length` (decord only) fails a file whose decodable frames fall well short of the count
+    its container declares, instead of reading a truncated file as a shorter video.
+    """
     name = _ALIASES.get(backend, backend)
     if name not in _READERS:
         raise ValueError(f"unknown video backend '{backend}'; choose one of: {', '.join(BACKENDS)}.")
+    if name == "decord":
+        return DecordReader(path, num_threads=num_threads, verify_length=verify_length)
     return _READERS[name](path, num_threads=num_threads)
 
 

@@ -10,19 +10,21 @@ class VideoDecoder:
     """Open a video file with the chosen backend ('decord' default, 'cv2' or 'pyav').
 
     Input keys: `filename`. Output keys: `reader` (an open reader), `frames_len`, `backend`.
-    Nothing is decoded here; `Sampler` decodes only the frames it picks.
+    Nothing is decoded here; `Sampler` decodes only the frames it picks. `verify_length` (decord)
+    fails files that hold far fewer frames than their container declares (truncated files).
     """
 
-    def __init__(self, backend="decord", num_threads=1):
+    def __init__(self, backend="decord", num_threads=1, verify_length=True):
         name = {"opencv": "cv2", "av": "pyav"}.get(backend, backend)
         if name not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of "
                              f"{', '.join(BACKENDS)}.")
         self.backend = name
         self.num_threads = num_threads
+        self.verify_length = bool(verify_length)
 
     def __call__(self, results):
-        reader = open_video(results["filename"], self.backend, self.num_threads)
+        reader = open_video(results["filename"], self.backend, self.num_threads, self.verify_length)
         results["reader"] = reader
         results["frames_len"] = reader.num_frames
         results["backend"] = self.backend

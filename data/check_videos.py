@@ -23,7 +23,7 @@ def check_one(job):
     from paddlevideo.loader.pipelines.sample import segment_indices
     path, fields, backend, num_seg, all_frames, suffix, start, min_frames = job
     try:
-        if len(fields) == 2:                       # frame folder
+        if fields:                                 # frame folder: fields = [NUM_FRAMES]
             reader = FrameFolderReader(path, fields[0], suffix, start)
             for i in range(reader.num_frames):
                 if not os.path.isfile(reader.file(i)):

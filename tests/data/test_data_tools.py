@@ -1,0 +1,174 @@
+"""The preparation tools on small fabricated trees in the official layouts."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def lines(path):
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["ucf101", "kinetics400", "sthv2", "extract_frames",
+                                  "check_videos", "make_demo"])
+def test_every_tool_has_help(name):
+    out = subprocess.run([sys.executable, os.path.join(REPO, "data", f"{name}.py"), "--help"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "usage:" in out.stdout
+
+
+def test_ucf101_splits_and_case_quirk(tmp_path, tool):
+    videos = tmp_path / "UCF-101"
+    for rel in ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi",
+                "HandstandPushups/v_HandstandPushups_g01_c01.avi",
+                "HandstandPushups/v_HandstandPushups_g09_c02.avi", "YoYo/v_YoYo_g10_c01.avi"]:
+        (videos / rel).parent.mkdir(parents=True, exist_ok=True)
+        (videos / rel).write_bytes(b"x")
+    lists = tmp_path / "ucfTrainTestlist"
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 HandstandPushups\n3 YoYo\n")
+    for k in (1, 2, 3):
+        (lists / f"trainlist0{k}.txt").write_text(
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\n"
+            "HandstandPushups/v_HandStandPushups_g09_c02.avi 2\n"
+            "YoYo/v_YoYo_g11_c01.avi 3\n")                       # not on disk
+        (lists / f"testlist0{k}.txt").write_text(
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\r\n"
+            "HandstandPushups/v_HandStandPushups_g01_c01.avi\r\n"
+            "YoYo/v_YoYo_g10_c01.avi\r\n")
+    out = tmp_path / "lists"
+    assert tool("ucf101").main(["--videos", str(videos), "--splits-dir", str(lists),
+                                "--out", str(out)]) == 0
+    assert lines(out / "ucf101_label_list.txt") == ["0 ApplyEyeMakeup", "1 HandstandPushups", "2 YoYo"]
+    for k in (1, 2, 3):
+        assert lines(out / f"ucf101_train_split_{k}_videos.txt") == [
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 0",
+            "HandstandPushups/v_HandstandPushups_g09_c02.avi 1"]
+        assert lines(out / f"ucf101_val_split_{k}_videos.txt") == [
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 0",
+            "HandstandPushups/v_HandstandPushups_g01_c01.avi 1", "YoYo/v_YoYo_g10_c01.avi 2"]
+        assert lines(out / f"missing_split_{k}.txt") == ["trainlist0%d.txt:3 YoYo/v_YoYo_g11_c01.avi" % k]
+
+
+def test_ucf101_frame_lists(tmp_path, tool):
+    videos, frames, lists = tmp_path / "UCF-101", tmp_path / "frames", tmp_path / "tl"
+    (videos / "YoYo").mkdir(parents=True)
+    (videos / "YoYo" / "v_YoYo_g01_c01.avi").write_bytes(b"x")
+    (frames / "YoYo" / "v_YoYo_g01_c01").mkdir(parents=True)
+    for i in range(1, 6):
+        (frames / "YoYo" / "v_YoYo_g01_c01" / f"img_{i:05}.jpg").write_bytes(b"x")
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 YoYo\n")
+    (lists / "trainlist01.txt").write_text("YoYo/v_YoYo_g01_c01.avi 1\n")
+    (lists / "testlist01.txt").write_text("")
+    tool("ucf101").main(["--videos", str(videos), "--splits-dir", str(lists), "--out",
+                         str(tmp_path / "o"), "--frames", str(frames), "--splits", "1"])
+    assert lines(tmp_path / "o" / "ucf101_train_split_1_rawframes.txt") == ["YoYo/v_YoYo_g01_c01 5 0"]
+
+
+def test_kinetics400_csv_with_missing_clips(tmp_path, tool):
+    videos = tmp_path / "train"
+    (videos / "air drumming").mkdir(parents=True)
+    (videos / "air drumming" / "aaa_000010_000020.mp4").write_bytes(b"x")
+    (videos / "zzz_000001_000011.mkv").write_bytes(b"x")                # flat, other container
+    csv = tmp_path / "train.csv"
+    csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\n"
+                   "air drumming,aaa,10,20,train,0\n"
+                   "zumba,zzz,1,11,train,0\n"
+                   "abseiling,gone,5,15,train,0\n")
+    out = tmp_path / "k400"
+    assert tool("kinetics400").main(["--csv", str(csv), "--videos", str(videos), "--out", str(out),
+                                     "--name", "train"]) == 0
+    assert lines(out / "label_list.txt") == ["0 abseiling", "1 air_drumming", "2 zumba"]
+    assert lines(out / "train.list") == ["air drumming/aaa_000010_000020.mp4 1",
+                                         "zzz_000001_000011.mkv 2"]
+    assert lines(out / "train_missing.txt") == ["train.csv:4 gone_000005_000015 abseiling"]
+    # the shipped 400-class list gives the indices when passed
+    shipped = tmp_path / "k400_labels.txt"
+    shipped.write_text("0 abseiling\n1 air_drumming\n5 archery\n399 zumba\n")
+    tool("kinetics400").main(["--csv", str(csv), "--videos", str(videos), "--out", str(out),
+                              "--name", "val", "--label-list", str(shipped)])
+    assert lines(out / "val.list")[1] == "zzz_000001_000011.mkv 399"
+
+
+def test_sthv2_json(tmp_path, tool):
+    labels = {"Pushing something from left to right": "0", "Pushing something from right to left": "1",
+              "Holding something next to something": "2"}
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    train = [{"id": "1", "label": "pushing a cup from left to right",
+              "template": "Pushing [something] from left to right", "placeholders": ["a cup"]},
+             {"id": "2", "label": "holding potato next to vicks vaporub bottle",
+              "template": "Holding [something] next to [something]",
+              "placeholders": ["potato", "vicks vaporub bottle"]}]
+    val = [{"id": "3", "label": "x", "template": "Pushing [something] from right to left",
+            "placeholders": ["x"]}]
+    (tmp_path / "train.json").write_text(json.dumps(train))
+    (tmp_path / "val.json").write_text(json.dumps(val))
+    vids = tmp_path / "20bn-something-something-v2"
+    vids.mkdir()
+    (vids / "1.webm").write_bytes(b"x")
+    (vids / "3.webm").write_bytes(b"x")
+    out = tmp_path / "ssv2"
+    tool("sthv2").main(["--labels", str(tmp_path / "labels.json"), "--train", str(tmp_path / "train.json"),
+                        "--val", str(tmp_path / "val.json"), "--videos", str(vids), "--out", str(out)])
+    assert lines(out / "label_list.txt")[2] == "2 Holding something next to something"
+    assert lines(out / "train.list") == ["1.webm 0"]
+    assert lines(out / "train_missing.txt") == ["2.webm Holding something next to something"]
+    assert lines(out / "val.list") == ["3.webm 1"]
+
+
+def test_extract_frames_parallel_resumable_verified(tmp_path, tool, fab):
+    src = tmp_path / "videos"
+    (src / "cls").mkdir(parents=True)
+    fab.write_video(str(src / "cls" / "a.avi"), fab.level_frames(7))
+    fab.write_video(str(src / "b.avi"), fab.level_frames(5))
+    (src / "broken.avi").write_text("nope")
+    (tmp_path / "v.list").write_text("cls/a.avi 3\nb.avi 1\nbroken.avi 0\nmissing.avi 2\n")
+    out, fl = tmp_path / "frames", tmp_path / "frames.txt"
+    (out / "b.part").mkdir(parents=True)                          # left by an interrupted run
+    (out / "b.part" / "img_00001.jpg").write_bytes(b"half")
+    args = ["--list", str(tmp_path / "v.list"), "--prefix", str(src), "--out", str(out),
+            "--frame-list", str(fl), "-j", "2", "--quiet"]
+    assert tool("extract_frames").main(args) == 1               # some failed
+    assert lines(fl) == ["cls/a 7 3", "b 5 1"]
+    assert sorted(os.listdir(out / "cls" / "a"))[:2] == ["img_00001.jpg", "img_00002.jpg"]
+    assert not (out / "b.part").exists()
+    failed = lines(str(fl) + ".failed.txt")
+    assert len(failed) == 2 and "broken" in failed[0] and "not found" in failed[1]
+    stamp = os.path.getmtime(out / "cls" / "a" / "img_00001.jpg")
+    tool("extract_frames").main(args)                            # resume: nothing redone
+    assert os.path.getmtime(out / "cls" / "a" / "img_00001.jpg") == stamp
+    assert lines(fl) == ["cls/a 7 3", "b 5 1"]
+    os.remove(out / "b" / "img_00003.jpg")                       # a gap is reported, not listed
+    tool("extract_frames").main(args)
+    assert lines(fl) == ["cls/a 7 3"]
+
+
+def test_check_videos(tmp_path, tool, fab):
+    d = tmp_path
+    fab.write_video(str(d / "good.avi"), fab.level_frames(12))
+    full = (d / "good.avi").read_bytes()
+    (d / "trunc.avi").write_bytes(full[:len(full) // 3])
+    (d / "text.mp4").write_text("hello")
+    (d / "l.txt").write_text("good.avi 0\ntrunc.avi 1\ntext.mp4 2\nnone.mp4 3\n")
+    rc = tool("check_videos").main(["--list", str(d / "l.txt"), "--prefix", str(d), "-j", "2",
+                                    "--quiet", "--backend", "cv2"])
+    assert rc == 1
+    assert lines(str(d / "l.txt") + ".clean") == ["good.avi 0"]
+    bad = [b.split("\t") for b in lines(str(d / "l.txt") + ".bad.txt")]
+    assert [b[0] for b in bad] == ["2", "3", "4"]
+    assert "not found" in bad[2][2] and all(b[2] for b in bad)
+
+
+def test_check_videos_frame_list(tmp_path, tool, fab):
+    fab.write_frames(str(tmp_path / "a"), fab.level_frames(4))
+    (tmp_path / "f.txt").write_text("a 4 0\na 5 1\n")
+    tool("check_videos").main(["--list", str(tmp_path / "f.txt"), "--prefix", str(tmp_path),
+                               "-j", "1", "--quiet"])
+    assert lines(str(tmp_path / "f.txt") + ".clean") == ["a 4 0"]
+    assert "missing" in lines(str(tmp_path / "f.txt") + ".bad.txt")[0]

@@ -140,7 +140,8 @@ def _model_state(model):
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, amp_dtype=None,
                 max_iters=None, seed=None, resume=False, output_dir=None):
     """Train the config's model; return {'best_top1', 'epochs_done', 'output_dir', 'last' (the
-    last checkpoint's prefix), 'model' (the trained layer)}.
+    last checkpoint's prefix), 'model' (the trained layer), 'step_times' ((clips, batch_cost,
+    reader_cost) per step of the last epoch)}.
 
     weights: initialise from these (fine-tuning; a head of another class count is skipped).
     resume: continue from the furthest checkpoint in output_dir (else `resume_epoch: K`).
@@ -263,6 +264,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                       AverageMeter("top5")]
             batch_meter, reader_meter = AverageMeter("batch_cost"), AverageMeter("reader_cost")
             samples = 0
+            step_times = []        # (clips, batch_cost, reader_cost) of this epoch, for benchmarks
             done = skip
             if skip:
                 logger.info(f"skipping the {skip} steps of epoch {epoch + 1} done before the "
@@ -336,6 +338,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                 batch_cost = time.time() - tic
                 batch_meter.update(batch_cost)
                 reader_meter.update(reader_cost)
+                step_times.append((n, batch_cost, reader_cost))
                 ips = n / batch_cost if batch_cost > 0 else 0.0
                 if step % log_interval == 0 or step == steps - 1:
                     left = (epochs - epoch) * steps - step - 1
@@ -385,7 +388,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
                     (f", best validation top1 {best:.5f}" if best >= 0 else "") +
                     f"; checkpoints in {out}")
     return {"best_top1": best if best >= 0 else None, "epochs_done": epochs, "output_dir": out,
-            "last": last_saved, "model": model}
+            "last": last_saved, "model": model,
+            "step_times": step_times if start_epoch < epochs else []}
 
 
 def _validate(cfg, model, valid, epoch, epochs, log_interval, vdl):

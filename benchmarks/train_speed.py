@@ -1,0 +1,211 @@
+"""Training speed and --test throughput on this CPU.
+
+    python benchmarks/train_speed.py [--iters 6] [--r50_iters 3] [--test_runs 4] [--parts ...]
+
+Parts (each in its own process, so each gets the thread count it asks for before paddle loads):
+- train_demo: the demo config (configs/recognition/tsm/tsm_demo.yaml, its default workers):
+  clips per second and reader_cost as a share of batch_cost, first step left out.
+- train_r50: TSM-R50 8x224 (configs/recognition/tsm/tsm_k400_videos.yaml, batch 2, 4 workers,
+  ImageNet weights not loaded) on copies of ../shared/videos/example.avi.
+- test_dygraph_1 / test_dygraph_all: dygraph forward of TSM-R50 8x224, batch 1, on 1 thread
+  (PaddleVideo's default) and on all cores.
+- test_fast: what `main.py --test` runs on CPU (the deploy InferenceEngine, oneDNN fp32, all
+  cores), same model and input; its answers are checked against dygraph.
+Prints a table and writes benchmarks/results/train_speed.{json,md}.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+RESULTS = os.path.join(HERE, "results")
+EXAMPLE = os.path.join(REPO, "..", "shared", "videos", "example.avi")
+PADDLEVIDEO = {"dygraph_1": 2.2, "dygraph_2": 1.6, "inference_1": 0.72, "inference_2": 0.54}
+
+
+def _train(config, overrides, iters):
+    from paddlevideo.tasks.train import train_model
+    from paddlevideo.utils.config import get_config
+    cfg = get_config(config, overrides + ["epochs=1", "log_interval=1"])
+    with tempfile.TemporaryDirectory() as out:
+        result = train_model(cfg, max_iters=iters, output_dir=out)
+    steps = result["step_times"][1:]          # the first step pays for warm-up
+    clips = sum(s[0] for s in steps)
+    batch = sum(s[1] for s in steps)
+    reader = sum(s[2] for s in steps)
+    return {"steps_timed": len(steps), "batch_size": steps[0][0] if steps else None,
+            "clips_per_sec": clips / batch, "sec_per_step": batch / len(steps),
+            "reader_share": reader / batch, "num_workers": int(cfg.DATASET.num_workers),
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "1"))}
+
+
+def part_train_demo(args):
+    if not os.path.isfile(os.path.join(REPO, "data", "demo", "train.list")):
+        subprocess.run([sys.executable, os.path.join(REPO, "data", "make_demo.py"), "--quiet"],
+                       check=True)
+    os.chdir(REPO)
+    return _train("configs/recognition/tsm/tsm_demo.yaml", [], args.iters)
+
+
+def part_train_r50(args):
+    if not os.path.isfile(EXAMPLE):
+        return {"skipped": f"{EXAMPLE} not found"}
+    tmp = tempfile.mkdtemp(prefix="bench_r50_")
+    lst = os.path.join(tmp, "train.list")
+    with open(lst, "w") as f:
+        for i in range(16):
+            f.write(f"{os.path.abspath(EXAMPLE)} {i % 4}\n")
+    over = [f"DATASET.train.file_path={lst}", "DATASET.train.data_prefix=",
+            "DATASET.batch_size=2", "DATASET.num_workers=4", "MODEL.backbone.pretrained=null",
+            "MODEL.head.num_classes=4"]
+    return _train(os.path.join(REPO, "configs/recognition/tsm/tsm_k400_videos.yaml"), over,
+                  args.r50_iters)
+
+
+def _r50():
+    import paddle
+    from paddlevideo.modeling import build_model
+    from paddlevideo.utils.config import get_config
+    paddle.seed(0)
+    cfg = get_config(os.path.join(REPO, "configs/recognition/tsm/tsm_k400_videos.yaml"))
+    model = build_model(cfg.MODEL, load_pretrained=False)
+    model.eval()
+    import numpy as np
+    imgs = np.random.default_rng(0).standard_normal((1, 8, 3, 224, 224)).astype("float32")
+    return model, imgs
+
+
+def _time(fn, runs):
+    fn()                                        # warm-up (oneDNN primitive creation, caches)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2], times
+
+
+def part_test_dygraph(args):
+    import paddle
+    from paddlevideo.tasks.runner import DygraphRunner
+    model, imgs = _r50()
+    run = DygraphRunner(model)
+    x = paddle.to_tensor(imgs)
+    median, times = _time(lambda: run(x), args.test_runs)
+    probs = run(x)
+    return {"sec_per_clip": median, "times": times, "threads": int(os.environ["OMP_NUM_THREADS"]),
+            "probs": probs.tolist()}
+
+
+def part_test_fast(args):
+    from paddlevideo.tasks.runner import make_runner
+    model, imgs = _r50()
+    threads = int(os.environ["OMP_NUM_THREADS"])
+    run = make_runner(model, list(imgs.shape[1:]), engine="inference", threads=threads)
+    median, times = _time(lambda: run(imgs), args.test_runs)
+    probs = run(imgs)
+    run.close()
+    return {"sec_per_clip": median, "times": times, "threads": threads, "probs": probs.tolist()}
+
+
+PARTS = {"train_demo": (part_train_demo, None), "train_r50": (part_train_r50, None),
+         "test_dygraph_1": (part_test_dygraph, 1), "test_dygraph_all": (part_test_dygraph, None),
+         "test_fast_1": (part_test_fast, 1), "test_fast": (part_test_fast, None)}
+
+
+def run_part(name, args):
+    """Run one part in a child process with its thread count; return its JSON result."""
+    from paddlevideo.tasks.env import available_cores
+    env = dict(os.environ)
+    env.pop("PADDLEVIDEO_OMP_AUTO", None)
+    env["OMP_NUM_THREADS"] = str(PARTS[name][1] or available_cores())
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--iters", str(args.iters),
+           "--r50_iters", str(args.r50_iters), "--test_runs", str(args.test_runs)]
+    t = time.time()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+    if r.returncode != 0 or not lines:
+        return {"error": (r.stderr or r.stdout)[-1500:]}
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["wall_sec"] = round(time.time() - t, 1)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=6, help="demo training steps (first not timed)")
+    ap.add_argument("--r50_iters", type=int, default=3, help="TSM-R50 training steps")
+    ap.add_argument("--test_runs", type=int, default=4, help="timed forward passes per engine")
+    ap.add_argument("--parts", nargs="*", default=list(PARTS), choices=list(PARTS))
+    ap.add_argument("--child", choices=list(PARTS), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        result = PARTS[args.child][0](args)
+        print("RESULT " + json.dumps(result))
+        return
+    from paddlevideo.tasks.env import available_cores
+    results = {"machine": {"cores": available_cores(), "cpu": platform.processor() or
+                           platform.machine(), "python": platform.python_version()},
+               "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:])}
+    for name in args.parts:
+        print(f"running {name} ...", flush=True)
+        results[name] = run_part(name, args)
+    import numpy as np
+    fast, dyg = results.get("test_fast", {}), results.get("test_dygraph_all", {})
+    if "probs" in fast and "probs" in dyg:
+        results["test_fast_vs_dygraph_max_prob_diff"] = float(np.max(np.abs(
+            np.array(fast["probs"]) - np.array(dyg["probs"]))))
+        results["test_fast_same_top1"] = bool(np.argmax(fast["probs"]) == np.argmax(dyg["probs"]))
+    for part in results.values():
+        if isinstance(part, dict):
+            part.pop("probs", None)
+    results["paddlevideo_reference_sec_per_clip"] = PADDLEVIDEO
+    lines = ["| measurement | value |", "| --- | --- |"]
+    for name in ("train_demo", "train_r50"):
+        r = results.get(name, {})
+        if "clips_per_sec" in r:
+            lines.append(f"| {name}: clips/s (batch {r['batch_size']}, {r['threads']} threads, "
+                         f"{r['num_workers']} workers) | {r['clips_per_sec']:.2f} |")
+            lines.append(f"| {name}: reader_cost / batch_cost | {100 * r['reader_share']:.1f}% |")
+        elif r:
+            lines.append(f"| {name} | {r.get('skipped') or 'failed: ' + r.get('error', '')[-200:]} |")
+    for name, label in (("test_dygraph_1", "dygraph, 1 thread"),
+                        ("test_dygraph_all", "dygraph, all cores"),
+                        ("test_fast_1", "--test engine, 1 thread"),
+                        ("test_fast", "--test engine, all cores")):
+        r = results.get(name, {})
+        if "sec_per_clip" in r:
+            lines.append(f"| TSM-R50 8x224 batch 1, {label} ({r['threads']} threads): s/clip | "
+                         f"{r['sec_per_clip']:.3f} |")
+    if "sec_per_clip" in fast:
+        base = PADDLEVIDEO["dygraph_1"]
+        lines.append(f"| --test speed-up over PaddleVideo's test (dygraph, 1 thread, "
+                     f"{base} s) | {base / fast['sec_per_clip']:.2f}x |")
+        if "sec_per_clip" in results.get("test_dygraph_1", {}):
+            ours = results["test_dygraph_1"]["sec_per_clip"]
+            lines.append(f"| --test speed-up over dygraph 1 thread measured here | "
+                         f"{ours / fast['sec_per_clip']:.2f}x |")
+    if "test_fast_vs_dygraph_max_prob_diff" in results:
+        lines.append(f"| --test engine vs dygraph: max probability difference, same top-1 | "
+                     f"{results['test_fast_vs_dygraph_max_prob_diff']:.2e}, "
+                     f"{results['test_fast_same_top1']} |")
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "train_speed.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(RESULTS, "train_speed.md"), "w") as f:
+        f.write(f"# Training and test speed\n\n`{results['command']}` on "
+                f"{results['machine']['cores']} cores ({results['machine']['cpu']}).\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -205,6 +205,7 @@ class PyAVReader(_VideoReader):
         self._rate = stream.average_rate or stream.guessed_rate
         self._tb = stream.time_base
         self._start = stream.start_time or 0
+        self._per_pts = float(self._tb * self._rate) if self._rate and self._tb else 0.0
         self.num_frames = int(stream.frames or 0)
         if self.num_frames <= 0:        # mkv/webm do not store a count: count packets (no decoding)
             self.num_frames = sum(1 for p in self._container.demux(stream) if p.size)
@@ -213,9 +214,9 @@ class PyAVReader(_VideoReader):
         self._last = -1
 
     def _index(self, frame):
-        if frame.pts is None or not self._rate:
+        if frame.pts is None or not self._per_pts:
             return self._last + 1
-        return int(round(float((frame.pts - self._start) * self._tb * self._rate)))
+        return int(round((frame.pts - self._start) * self._per_pts))
 
     def _seek(self, idx):
         target = int(self._start + idx / (self._rate * self._tb))

@@ -184,3 +184,9 @@ PIPELINE:
         build_dataset(get_config(str(p)), "valid")
     with pytest.raises(ConfigError, match="PIPELINE.train|DATASET.train"):
         build_dataset(get_config(str(p)), "train")
+
+
+def test_decoder_must_match_the_dataset(tmp_path, tree):
+    with pytest.raises(ValueError, match="FrameDecoder"):
+        FrameDataset(write_list(tmp_path / "f.txt", ["a 10 0"]), PIPE, "valid",
+                     data_prefix=str(tree / "frames"))

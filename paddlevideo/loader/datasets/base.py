@@ -53,6 +53,7 @@ class BaseDataset:
     """
 
     kind = "video"
+    decoder = "VideoDecoder"
 
     def __init__(self, file_path, pipeline, mode="train", data_prefix="", num_classes=None,
                  check_files=True, missing="error"):
@@ -64,6 +65,10 @@ class BaseDataset:
         self.data_prefix = data_prefix or ""
         self.num_classes = None if num_classes is None else int(num_classes)
         self.pipeline = pipeline if isinstance(pipeline, Compose) else Compose(pipeline)
+        first = type(self.pipeline.ops[0]).__name__ if self.pipeline.ops else None
+        if first in ("VideoDecoder", "FrameDecoder") and first != self.decoder:
+            raise ValueError(f"{type(self).__name__} ({self.file_path}) needs `decode: {{name: "
+                             f"{self.decoder}}}` in PIPELINE.{mode}, not {first}.")
         self.num_seg = self.pipeline.num_seg
         self.num_views = self.pipeline.num_views
         self.seed, self.epoch = 0, 0

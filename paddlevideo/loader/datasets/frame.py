@@ -19,6 +19,7 @@ class FrameDataset(BaseDataset):
 
     format_help = "`frame_dir NUM_FRAMES LABEL` with integers for NUM_FRAMES and LABEL"
     kind = "frames"
+    decoder = "FrameDecoder"
 
     def __init__(self, file_path, pipeline, mode="train", data_prefix="", suffix="img_{:05}.jpg",
                  start_index=1, num_classes=None, check_files=True, missing="error"):

@@ -34,8 +34,9 @@ def assert_same_params(a, b):
 
 
 def test_training_learns_logs_saves_and_tests(tmp_path):
-    cfg = get_config(write_config(tmp_path, epochs=5, lr="{name: PiecewiseDecay, boundaries: [4], "
-                                                          "values: [0.005, 0.001]}"))
+    path = write_config(tmp_path, epochs=5, lr="{name: PiecewiseDecay, boundaries: [4], "
+                                               "values: [0.005, 0.001]}")
+    cfg = get_config(path)
     result = train_model(cfg, validate=True)
     out = tmp_path / "out"
     log = (out / "train.log").read_text()
@@ -65,7 +66,15 @@ def test_training_learns_logs_saves_and_tests(tmp_path):
     assert fast["protocol"] == "4 segments x 1 clip x 1 crop, 32x32 input"
     assert fast["top1"] >= 0.5
     assert cv2.imread(str(out / "confusion_matrix.png")) is not None
+    # a video that cannot be decoded is left out of the scores and listed, never replaced
+    bad = test_task.test_model(get_config(path, ["DATASET.test.bad=[2]"]),
+                               str(out / "Tiny_best.pdparams"))
+    assert (bad["evaluated"], bad["failed"]) == (15, 1)
+    assert bad["failed_files"] == ["synthetic://test/0002"]
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 16 and rows[-1] == {"id": 2, "path": "synthetic://test/0002", "failed": True}
     test_log = (out / "test.log").read_text()
+    assert "1 of 16 test samples failed to load" in test_log
     assert "[TEST] finished, avg_acc1=" in test_log and "mean_class_acc=" in test_log
 
 

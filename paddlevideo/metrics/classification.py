@@ -11,7 +11,6 @@ checks that the data really provides the `num_ensemble_views x num_spatial_crops
 config promises, so a changed clip count cannot silently give another protocol.
 """
 import json
-import os
 
 import numpy as np
 

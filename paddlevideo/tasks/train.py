@@ -13,7 +13,6 @@ Guarantees:
 """
 import logging
 import math
-import os
 import random
 import signal
 import time
@@ -237,7 +236,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
     global_step = start_epoch * steps + skip
     last_saved = prefix
 
-    def save(epochs_done, step=0, best_top1=None):
+    def save(epochs_done, step=0):
         nonlocal last_saved
         if rank != 0:
             return None

@@ -47,6 +47,8 @@ def background(rng, h, w, hard=False):
     """A random textured background, uint8 [h, w, 3]."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     c1, c2 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    if not hard:                                    # low-contrast texture: the object stands out
+        c2 = c1 + (c2 - c1) * rng.uniform(0.2, 0.45)
     kind = rng.integers(0, 4)
     if kind == 0:                                   # linear gradient at a random angle
         a = rng.uniform(0, 2 * math.pi)
@@ -128,10 +130,15 @@ def render_forward(pair, rng, size, frames, hard=False):
     kind = ["disc", "square", "triangle", "arrow", "kite", "bar"][rng.integers(0, 6)]
     if pair == 2 and kind in ("disc", "square"):
         kind = ["triangle", "arrow", "kite", "bar"][rng.integers(0, 4)]
-    colour = rng.uniform(0, 255, 3)
     bg = background(rng, H, W, hard)
+    colour = rng.uniform(0, 255, 3)
+    if not hard:        # a colour far from the background's mean (a few draws at most)
+        for _ in range(20):
+            if np.linalg.norm(colour - bg.reshape(-1, 3).mean(0)) > 120:
+                break
+            colour = rng.uniform(0, 255, 3)
     tex = object_texture(rng, H, W, colour)
-    r = rng.uniform(0.12, 0.22) * size
+    r = (rng.uniform(0.1, 0.2) if hard else rng.uniform(0.16, 0.26)) * size
     cx, cy = rng.uniform(0.3, 0.7) * W, rng.uniform(0.3, 0.7) * H
     angle0 = rng.uniform(0, 2 * math.pi)
     drift = rng.uniform(-0.1, 0.1, 2) * size
@@ -240,7 +247,8 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=80, help="frame width and height in pixels (80)")
     ap.add_argument("--frames", type=int, default=32, help="frames per video (32)")
     ap.add_argument("--fps", type=int, default=16, help="frame rate written to the files (16)")
-    ap.add_argument("--hard", action="store_true", help="more noise and finer textures")
+    ap.add_argument("--hard", action="store_true", help="full-contrast textured backgrounds, any "
+                    "object colour, smaller objects, more noise")
     ap.add_argument("--pairs", default=None,
                     help="comma-separated pair numbers to keep, of: " +
                     ", ".join(f"{i}={a}/{b}" for i, (a, b) in enumerate(PAIRS)))

@@ -174,7 +174,7 @@ def main():
         if "clips_per_sec" in r:
             lines.append(f"| {name}: clips/s (batch {r['batch_size']}, {r['threads']} threads, "
                          f"{r['num_workers']} workers) | {r['clips_per_sec']:.2f} |")
-            lines.append(f"| {name}: reader_cost / batch_cost | {100 * r['reader_share']:.1f}% |")
+            lines.append(f"| {name}: reader_cost / batch_cost | {100 * r['reader_share']:.2f}% |")
         elif r:
             lines.append(f"| {name} | {r.get('skipped') or 'failed: ' + r.get('error', '')[-200:]} |")
     for name, label in (("test_dygraph_1", "dygraph, 1 thread"),

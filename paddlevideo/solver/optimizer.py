@@ -19,7 +19,7 @@ from .lr import build_lr
 
 __all__ = ["build_optimizer", "param_groups", "OPTIMIZERS"]
 
-OPTIMIZERS = ("Momentum", "SGD")
+OPTIMIZERS = ("Momentum", "SGD", "Adam")
 
 
 def _weight_decay(cfg):
@@ -124,6 +124,10 @@ def build_optimizer(cfg, model, steps_per_epoch, epochs=None):
                                               parameters=params,
                                               use_nesterov=bool(cfg.get("use_nesterov", False)),
                                               grad_clip=clip)
+    elif name == "Adam":        # with L2 on the gradient (coupled), like the other two
+        optimizer = paddle.optimizer.Adam(learning_rate=schedule, parameters=params,
+                                          beta1=float(cfg.get("beta1", 0.9)),
+                                          beta2=float(cfg.get("beta2", 0.999)), grad_clip=clip)
     else:
         optimizer = paddle.optimizer.SGD(learning_rate=schedule, parameters=params, grad_clip=clip)
     return optimizer, schedule

@@ -233,7 +233,7 @@ SECTION_KEYS = {
     "PIPELINE": {"train", "valid", "test"},
     "PIPELINE.*": {"decode", "sample", "transform"},
     "OPTIMIZER": {"name", "momentum", "learning_rate", "weight_decay", "grad_clip", "use_nesterov",
-                  "fc_lr_mult", "fc_bias_lr_mult", "no_weight_decay_on_bn"},
+                  "fc_lr_mult", "fc_bias_lr_mult", "no_weight_decay_on_bn", "beta1", "beta2"},
 }
 
 

@@ -77,3 +77,17 @@ def test_unsupported_optimizer_and_missing_lr():
     del cfg["learning_rate"]
     with pytest.raises(ConfigError, match="learning_rate"):
         build_optimizer(cfg, model, 1)
+
+
+def test_adam_first_step_is_lr_times_multiplier():
+    """Adam's first step is lr * sign(grad) per parameter, scaled by the group multiplier."""
+    model = tiny_model()
+    optimizer, _ = build_optimizer(opt_cfg(name="Adam", weight_decay=None), model, 1)
+    params = dict(model.named_parameters())
+    before = {k: params[k].numpy().copy() for k in ("head.fc.bias", "head.fc.weight",
+                                                     "backbone.conv._conv.weight")}
+    loss = sum(paddle.sum(p) for p in model.parameters() if not p.stop_gradient)
+    loss.backward()
+    optimizer.step()
+    for key, mult in (("head.fc.bias", 10), ("head.fc.weight", 5), ("backbone.conv._conv.weight", 1)):
+        np.testing.assert_allclose(before[key] - params[key].numpy(), LR * mult, rtol=1e-3)

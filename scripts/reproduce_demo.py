@@ -1,0 +1,191 @@
+"""TSN vs TSM on the embedded demo set: the paper's central comparison on a 2-core CPU.
+
+Trains each variant with the same budget (its demo config) and several seeds, through
+`tools/main.py` exactly as a user would, then scores each run's best checkpoint on the test list:
+top-1 over the 10 classes, and accuracy within time-reversed twins (for a video of class c, is
+p(c) > p(twin of c)? Twins hold the same frames in opposite order, so a model blind to order
+scores 50% there). Writes a table (Markdown + JSON) and a plot of validation top-1 per epoch.
+
+    python scripts/reproduce_demo.py [--seeds 0 1 2] [--variants tsn tsm ...] [--out output/reproduce_demo]
+
+A finished run is reused when the script is run again.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# name -> (label, config, overrides)
+VARIANTS = {
+    "tsn": ("TSN (no shift)", "configs/recognition/tsn/tsn_demo.yaml", []),
+    "tsm": ("TSM, residual shift", "configs/recognition/tsm/tsm_demo.yaml", []),
+    "tsm_inplace": ("TSM, in-place shift", "configs/recognition/tsm/tsm_demo.yaml",
+                    ["MODEL.backbone.shift_place=inplace"]),
+    "online": ("Online TSM (unidirectional)", "configs/recognition/tsm/tsm_online_demo.yaml", []),
+}
+EVAL_LINE = re.compile(r"\[EVAL\] epoch:\s*(\d+)\s+top1: ([0-9.]+)")
+COLOURS = {"tsn": (40, 40, 200), "tsm": (180, 100, 20), "tsm_inplace": (60, 160, 60),
+           "online": (150, 60, 150)}            # BGR
+
+
+def train(variant, seed, out_dir):
+    """Run tools/main.py for one variant and seed unless a finished run is there."""
+    _, config, overrides = VARIANTS[variant]
+    from paddlevideo.utils.config import get_config
+    cfg = get_config(os.path.join(REPO, config), overrides)
+    best = os.path.join(out_dir, f"{cfg.model_name}_best.pdparams")
+    last = os.path.join(out_dir, f"{cfg.model_name}_epoch_{int(cfg.epochs):05d}.pdparams")
+    if os.path.exists(best) and os.path.exists(last):
+        print(f"reusing {out_dir}")
+        return cfg, best, 0.0
+    cmd = [sys.executable, "tools/main.py", "-c", config, "--validate", "--resume", "--seed", str(seed),
+           "-o", f"output_dir={out_dir}"]
+    for o in overrides:
+        cmd += ["-o", o]
+    print("$", " ".join(cmd), flush=True)
+    start = time.time()
+    with open(os.path.join(out_dir, "reproduce_stdout.log"), "w") as log:
+        subprocess.run(cmd, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT)
+    return cfg, best, time.time() - start
+
+
+def validation_curve(out_dir):
+    """[(epoch, top1)] from the run's log files (the last value for an epoch wins)."""
+    curve = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "*.log"))):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = EVAL_LINE.search(line)
+                if m:
+                    curve[int(m.group(1))] = float(m.group(2))
+    return sorted(curve.items())
+
+
+def test_probabilities(cfg, weights):
+    """Class probabilities and labels of every test video, from the best checkpoint."""
+    import paddle
+    from paddlevideo.loader import build_dataloader, build_dataset
+    from paddlevideo.modeling import build_model, load_weights
+    model = build_model(cfg.MODEL, load_pretrained=False)
+    load_weights(model, weights, require_head=True)
+    model.eval()
+    dataset = build_dataset(cfg, "test")
+    loader = build_dataloader(dataset, batch_size=16, num_workers=0, shuffle=False, drop_last=False)
+    probs, labels = [], []
+    with paddle.no_grad():
+        for imgs, batch_labels, _, failed in loader:
+            if len(failed):
+                raise RuntimeError(f"test videos failed to load: {[dataset.path(int(i)) for i in failed]}")
+            probs.append(model.test_step([imgs]).numpy())
+            labels.append(batch_labels.numpy())
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def scores(probs, labels):
+    """Top-1, and accuracy within twins (classes 2k and 2k+1 are each other's reversal)."""
+    top1 = float(np.mean(probs.argmax(1) == labels))
+    rows = np.arange(len(labels))
+    twin = labels ^ 1
+    within = float(np.mean(probs[rows, labels] > probs[rows, twin]))
+    return top1, within
+
+
+def plot(curves, path, width=760, height=440):
+    """Validation top-1 per epoch, mean over seeds, one line per variant (OpenCV, no matplotlib)."""
+    import cv2
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 60, 220, 30, 50
+    max_epoch = max(e for runs in curves.values() for run in runs for e, _ in run)
+    def xy(epoch, acc):
+        x = left + (epoch - 1) / max(max_epoch - 1, 1) * (width - left - right)
+        y = height - bottom - acc * (height - top - bottom)
+        return int(round(x)), int(round(y))
+    for k in range(0, 11, 2):                                   # y grid and labels
+        _, y = xy(1, k / 10)
+        cv2.line(img, (left, y), (width - right, y), (225, 225, 225), 1)
+        cv2.putText(img, f"{k / 10:.1f}", (15, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    for e in range(1, max_epoch + 1):
+        x, _ = xy(e, 0)
+        cv2.putText(img, str(e), (x - 4, height - bottom + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    cv2.rectangle(img, (left, top), (width - right, height - bottom), (0, 0, 0), 1)
+    cv2.putText(img, "epoch", ((left + width - right) // 2 - 20, height - 8), cv2.FONT_HERSHEY_SIMPLEX,
+                0.5, (0, 0, 0), 1)
+    cv2.putText(img, "validation top-1 (mean over seeds), demo set, 10 classes", (left, 20),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    _, chance_y = xy(1, 0.1)
+    cv2.line(img, (left, chance_y), (width - right, chance_y), (150, 150, 150), 1, cv2.LINE_AA)
+    for i, (variant, runs) in enumerate(curves.items()):
+        epochs = sorted({e for run in runs for e, _ in run})
+        mean = [np.mean([dict(run)[e] for run in runs if e in dict(run)]) for e in epochs]
+        points = [xy(e, a) for e, a in zip(epochs, mean)]
+        colour = COLOURS.get(variant, (0, 0, 0))
+        for a, b in zip(points, points[1:]):
+            cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
+        for p in points:
+            cv2.circle(img, p, 3, colour, -1, cv2.LINE_AA)
+        ly = top + 20 + 22 * i
+        cv2.line(img, (width - right + 12, ly - 4), (width - right + 36, ly - 4), colour, 2)
+        cv2.putText(img, VARIANTS[variant][0], (width - right + 42, ly), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1)
+    cv2.putText(img, "chance", (width - right - 50, chance_y - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                (120, 120, 120), 1)
+    cv2.imwrite(path, img)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", default="output/reproduce_demo")
+    args = parser.parse_args()
+    os.chdir(REPO)
+    if not os.path.exists("data/demo/test.list"):
+        raise SystemExit("no demo set: run `python data/make_demo.py` first")
+    results, curves = {}, {}
+    for variant in args.variants:
+        for seed in args.seeds:
+            out_dir = os.path.join(args.out, variant, f"seed{seed}")
+            os.makedirs(out_dir, exist_ok=True)
+            cfg, best, seconds = train(variant, seed, out_dir)
+            top1, within = scores(*test_probabilities(cfg, best))
+            curve = validation_curve(out_dir)
+            results.setdefault(variant, []).append(
+                {"seed": seed, "top1": top1, "twin_accuracy": within, "train_seconds": round(seconds, 1),
+                 "val_curve": curve})
+            curves.setdefault(variant, []).append(curve)
+            print(f"{variant:<12} seed {seed}: test top-1 {top1:.3f}, within twins {within:.3f}", flush=True)
+
+    lines = ["| model | shift | test top-1 (mean ± std) | within twins (mean ± std) | runs |",
+             "|---|---|---|---|---|"]
+    shift = {"tsn": "none", "tsm": "bidirectional, residual", "tsm_inplace": "bidirectional, in-place",
+             "online": "unidirectional, residual"}
+    for variant, runs in results.items():
+        t = np.array([r["top1"] for r in runs])
+        w = np.array([r["twin_accuracy"] for r in runs])
+        lines.append(f"| {VARIANTS[variant][0]} | {shift[variant]} | {100 * t.mean():.1f} ± {100 * t.std():.1f} | "
+                     f"{100 * w.mean():.1f} ± {100 * w.std():.1f} | {len(runs)} |")
+    command = "bash scripts/reproduce_demo.sh" + (f" --seeds {' '.join(map(str, args.seeds))}"
+                                                  if args.seeds != [0, 1, 2] else "")
+    header = (f"`{command}` ({time.strftime('%Y-%m-%d')}; chance: 10.0 top-1, 50.0 within twins; "
+              f"std over seeds)")
+    table = header + "\n\n" + "\n".join(lines) + "\n"
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"command": command, "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=1)
+    plot(curves, os.path.join(args.out, "val_accuracy.png"))
+    print("\n" + table)
+    print(f"wrote {args.out}/results.md, results.json and val_accuracy.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -178,26 +178,25 @@ def write_confusion_png(matrix, path, class_names=None, max_side=1000):
     names = [str(n) for n in class_names] if class_names and len(class_names) == k else \
         [str(i) for i in range(k)]
     labelled = k <= 30
-    margin = (min(160, 8 * max(len(n) for n in names) + 10) if labelled else 10)
-    side = margin + cell * k + 10
-    image = np.full((side + 20, side, 3), 255, dtype=np.uint8)
+    left = (min(160, 8 * max(len(n) for n in names) + 10) if labelled else 10)
+    top = 24 if labelled else 10
+    width, height = left + cell * k + 10, top + cell * k + 24
+    image = np.full((height, width, 3), 255, dtype=np.uint8)
     grid = (255 * (1.0 - share)).astype(np.uint8)
     grid = np.kron(grid, np.ones((cell, cell), dtype=np.uint8))
-    image[margin:margin + cell * k, margin:margin + cell * k] = grid[..., None]
-    # draw the diagonal cells in blue so the correct predictions stand out
+    image[top:top + cell * k, left:left + cell * k] = grid[..., None]
+    # tint the diagonal blue so the correct predictions stand out
     for i in range(k):
-        y0 = x0 = margin + i * cell
-        block = image[y0:y0 + cell, x0:x0 + cell]
-        block[..., 0] = 255
+        image[top + i * cell:top + (i + 1) * cell, left + i * cell:left + (i + 1) * cell, 0] = 255
     font = cv2.FONT_HERSHEY_SIMPLEX
     if labelled:
         for i, name in enumerate(names):
-            y = margin + i * cell + cell // 2 + 4
+            y = top + i * cell + cell // 2 + 4
             cv2.putText(image, name[:20], (2, y), font, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
             if cell >= 12:
-                cv2.putText(image, str(i), (margin + i * cell + 2, margin - 4), font, 0.3,
+                cv2.putText(image, str(i), (left + i * cell + 2, top - 6), font, 0.3,
                             (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "rows: true class, columns: predicted", (4, side + 12), font, 0.35,
+    cv2.putText(image, "rows: true class, columns: predicted", (4, height - 8), font, 0.35,
                 (0, 0, 0), 1, cv2.LINE_AA)
     if not cv2.imwrite(path, image):
         raise OSError(f"could not write {path}")

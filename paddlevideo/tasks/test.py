@@ -31,6 +31,26 @@ def _num_classes(cfg):
     return int(head["num_classes"])
 
 
+def _class_names(cfg, dataset, num_classes):
+    """Names for the report: the data set's, or a `label_list.txt` beside the test list (the
+    demo set and data/ tools write one); None when neither fits the model's classes."""
+    names = getattr(dataset, "class_names", None)
+    if names:
+        return list(names)
+    test_list = (cfg.get("DATASET") or {}).get("test", {}).get("file_path")
+    if not test_list:
+        return None
+    candidate = os.path.join(os.path.dirname(os.path.abspath(str(test_list))), "label_list.txt")
+    if not os.path.isfile(candidate):
+        return None
+    from ..deploy.labels import load_label_list
+    try:
+        return load_label_list(candidate, num_classes)
+    except Exception as e:       # a list for another data set: report indices only
+        logger.warning(f"[TEST] not using {candidate} for class names: {e}")
+        return None
+
+
 def _engine_threads():
     """Threads for the inference engine: this process's share from tools/main.py or the user's
     OMP_NUM_THREADS; None (all cores) when the only setting is the 1 that `import paddle` wrote."""
@@ -59,7 +79,8 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     model.eval()
 
     metric_cfg = cfg.get("METRIC") or AttrDict(name="CenterCropMetric")
-    metric = build_metric(metric_cfg, _num_classes(cfg), getattr(dataset, "class_names", None))
+    metric = build_metric(metric_cfg, _num_classes(cfg),
+                          _class_names(cfg, dataset, _num_classes(cfg)))
     clips, crops = views_of(dataset)
     metric.check_views(clips, crops)
 

@@ -24,8 +24,10 @@ class TaskError(RuntimeError):
 def setup_device():
     """'gpu:N' when Paddle has CUDA and a GPU is visible, else 'cpu'; returns the device string."""
     if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
-        local = int(os.environ.get("PADDLE_LOCAL_RANK", os.environ.get("FLAGS_selected_gpus", "0")
-                                   .split(",")[0] or 0))
+        # the launcher gives each process its GPU in FLAGS_selected_gpus (`--gpus 2,3` -> "2"
+        # for rank 0); without it, the local rank picks one
+        selected = os.environ.get("FLAGS_selected_gpus", "").split(",")[0]
+        local = int(selected) if selected.isdigit() else int(os.environ.get("PADDLE_LOCAL_RANK", 0))
         device = f"gpu:{local % paddle.device.cuda.device_count()}"
     else:
         device = "cpu"

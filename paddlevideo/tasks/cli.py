@@ -32,7 +32,7 @@ def build_parser():
     parser.add_argument("--amp_level", choices=["O1", "O2"], default=None, help="AMP level "
                         "(default O1)")
     parser.add_argument("--amp_dtype", choices=["float16", "bfloat16"], default=None,
-                        help="AMP dtype (default float16 on GPU, bfloat16 on CPU)")
+                        help="AMP dtype (default float16; AMP needs a GPU)")
     parser.add_argument("--resume", action="store_true", help="continue from the furthest "
                         "checkpoint in output_dir (epoch or interrupted)")
     parser.add_argument("--test_engine", choices=["auto", "inference", "dygraph"], default="auto",

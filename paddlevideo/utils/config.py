@@ -226,7 +226,7 @@ TOP_LEVEL_KEYS = {
     "sync_bn",
 }
 SECTION_KEYS = {
-    "MODEL": {"framework", "backbone", "head", "loss"},
+    "MODEL": {"framework", "backbone", "head"},
     "DATASET": {"batch_size", "num_workers", "train", "valid", "test", "valid_batch_size",
                 "test_batch_size", "valid_num_workers", "test_num_workers", "shuffle",
                 "drop_last", "max_bad_ratio"},

@@ -151,8 +151,8 @@ def main():
     if not os.path.exists("data/demo/test.list"):
         raise SystemExit("no demo set: run `python data/make_demo.py` first")
     results, curves = {}, {}
-    for variant in args.variants:
-        for seed in args.seeds:
+    for seed in args.seeds:                 # seeds outer: a partial run covers every variant
+        for variant in args.variants:
             out_dir = os.path.join(args.out, variant, f"seed{seed}")
             os.makedirs(out_dir, exist_ok=True)
             cfg, best, seconds = train(variant, seed, out_dir)

@@ -97,6 +97,8 @@ def test_config_reference_lists_every_component_and_parameter():
     missing = []
     for registry in (BACKBONES, HEADS, RECOGNIZERS, LOSSES, DATASETS, PIPELINES, METRICS, LR_SCHEDULES):
         for name in registry.names():
+            if not registry.get(name).__module__.startswith("paddlevideo."):
+                continue                        # registered by a test, not shipped
             if f"`{name}`" not in text:
                 missing.append(name)
             for param in inspect.signature(registry.get(name).__init__).parameters:

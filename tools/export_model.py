@@ -2,6 +2,7 @@
 
     python tools/export_model.py -c CONFIG -p WEIGHTS -o OUTDIR [--save_name NAME]
         [--model_format json|pdmodel] [--label_list FILE] [--online] [--onnx]
+        [--int8 CALIB_VIDEOS [--calib_clips 32] [--int8_min_agreement A]]
 """
 import argparse
 import os
@@ -23,6 +24,15 @@ def parse_args(argv=None):
     p.add_argument("--online", action="store_true",
                    help="also export the per-frame online step (unidirectional models)")
     p.add_argument("--onnx", action="store_true", help="also convert to NAME.onnx (paddle2onnx)")
+    p.add_argument("--int8", default=None, metavar="CALIB",
+                   help="also write NAME.int8.onnx (implies --onnx): ONNX Runtime post-training "
+                        "quantization calibrated on CALIB (a video folder or list file), checked "
+                        "against fp32 and refused when top-1 agreement is too low")
+    p.add_argument("--calib_clips", type=int, default=32,
+                   help="calibration clips read from CALIB (default 32, at least 8)")
+    p.add_argument("--int8_min_agreement", type=float, default=None,
+                   help="required top-1 agreement with fp32 on the calibration clips (default "
+                        "0.99, allowing one disagreement when there are fewer than 100 clips)")
     p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                    help="config overrides, e.g. MODEL.backbone.num_seg=16")
     return p.parse_args(argv)

@@ -37,6 +37,9 @@ def run_export(args):
     try:
         from ..utils.config import get_config
         from .export import export_from_config
+        int8 = getattr(args, "int8", None)
+        if int8 and not os.path.exists(int8):
+            raise DeployError(f"--int8: calibration videos not found: {int8}")
         cfg = get_config(args.config, args.override)
         result = export_from_config(cfg, args.weights, args.output_path, args.save_name,
                                     model_format=args.model_format, label_list=args.label_list)
@@ -44,13 +47,16 @@ def run_export(args):
         print(f"inference config {result.infer_config}")
         print(f"check: exported logits differ from the dygraph model's by at most "
               f"{result.max_abs_diff:.3g} (logit scale {result.logit_scale:.3g})")
-        if args.onnx:
+        if args.onnx or int8:
             from .export import read_infer_config
             from .onnx_export import export_onnx
             shape = read_infer_config(result.infer_config)["input"]["shape"]
             path, diff = export_onnx(result.model_file, result.params_file, input_shape=shape)
             print(f"onnx {path}" + (f" (onnxruntime vs Paddle: max abs diff {diff:.3g})"
                                     if diff is not None else " (onnxruntime absent: unchecked)"))
+            if int8:
+                _export_int8(args, path, result.infer_config)
+        _remove_stale_int8(int8, result.model_file)
         if args.online:
             from ..modeling.builder import build_model
             from ..modeling.weights import load_weights
@@ -68,6 +74,38 @@ def run_export(args):
     except _user_errors() as e:
         return _fail(e)
     return 0
+
+
+def _export_int8(args, onnx_file, infer_config):
+    """Calibrate, quantize and check NAME.int8.onnx; record the check in NAME.infer.yaml."""
+    from .export import read_infer_config
+    from .quant import Int8Refused, calibration_clips, quantize_onnx, record_int8_check
+    info = read_infer_config(infer_config)
+    clips = calibration_clips(args.int8, info.get("PIPELINE"), getattr(args, "calib_clips", 32),
+                              num_seg=info.get("num_seg"))
+    print(f"int8: calibrating on {len(clips)} clip(s) from {args.int8}")
+    try:
+        record = quantize_onnx(onnx_file, clips,
+                               min_agreement=getattr(args, "int8_min_agreement", None))
+    except Int8Refused as e:
+        record_int8_check(infer_config, e.record)
+        raise
+    record["calibration_source"] = os.path.abspath(args.int8)
+    record_int8_check(infer_config, record)
+    speed = (f"; batch 1: {record['int8_ms']:.1f} ms vs fp32 {record['fp32_ms']:.1f} ms "
+             f"(x{record['speedup']:.2f})" if "speedup" in record else "")
+    print(f"int8 {os.path.join(os.path.dirname(onnx_file), record['file'])}: top-1 agreement "
+          f"with fp32 {record['agree']}/{record['clips']} (required {record['required']:.3f}), "
+          f"max logit difference {record['rel_diff']:.1%} of the logit scale{speed}")
+
+
+def _remove_stale_int8(int8, model_file):
+    """A fresh export without --int8 must not leave an old NAME.int8.onnx beside it."""
+    from .quant import int8_path
+    stale = int8_path(model_file)
+    if not int8 and os.path.isfile(stale):
+        os.remove(stale)
+        print(f"removed the old {stale} (not re-quantized; pass --int8 CALIB to make it)")
 
 
 def _bool(text):
@@ -97,7 +135,10 @@ def predict_parser():
     p.add_argument("--use_gpu", type=_bool, default=False)
     p.add_argument("--use_tensorrt", type=_bool, default=False)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
-                   help="auto: bf16 on a CPU with AVX512-BF16/AMX, else fp32 (GPU: fp32)")
+                   help="auto: ONNX Runtime fp32 when NAME.onnx exists (int8 only when its export "
+                        "check passed and it measured faster, see docs/deploy.md), else bf16 on "
+                        "a CPU with AVX512-BF16/AMX, else fp32 (GPU: fp32). int8: "
+                        "NAME.int8.onnx from export_model.py --int8")
     p.add_argument("--enable_mkldnn", type=_bool, default=True,
                    help="accepted for PaddleVideo commands; oneDNN is always on for CPU")
     p.add_argument("--cpu_threads", type=int, default=None, help="default: all cores")
@@ -128,7 +169,12 @@ def predict_main(argv=None):
         precision = None if args.precision == "auto" else args.precision
         if args.backend == "auto":
             args.backend = "paddle"
-            if device == "cpu" and precision in (None, "fp32") and _onnx_ready(args):
+            if device == "cpu" and precision == "int8":
+                if _onnx_ready(args, int8=True):
+                    args.backend = "onnxruntime"
+            elif device == "cpu" and precision is None and _int8_auto(args):
+                args.backend, precision = "onnxruntime", "int8"
+            elif device == "cpu" and precision in (None, "fp32") and _onnx_ready(args):
                 args.backend, precision = "onnxruntime", "fp32"
         engine = InferenceEngine(args.model_dir, args.model_file, args.params_file, args.save_name,
                                  device=device, precision=precision, cpu_threads=args.cpu_threads,
@@ -162,8 +208,9 @@ def predict_main(argv=None):
     return 0
 
 
-def _onnx_ready(args):
-    """Whether the model has an NAME.onnx beside it and onnxruntime is importable."""
+def _onnx_ready(args, int8=False):
+    """Whether the model has an NAME.onnx (NAME.int8.onnx with `int8`) beside it and
+    onnxruntime is importable."""
     import importlib.util
     if importlib.util.find_spec("onnxruntime") is None:
         return False
@@ -173,7 +220,19 @@ def _onnx_ready(args):
                                    args.save_name)[0]
     except DeployError:
         return False
-    return os.path.isfile(os.path.splitext(model_file)[0] + ".onnx")
+    from .quant import int8_path
+    return os.path.isfile(int8_path(model_file) if int8 else
+                          os.path.splitext(model_file)[0] + ".onnx")
+
+
+def _int8_auto(args):
+    """Whether `--precision auto` takes the exported int8 model (quant.int8_auto_ok's rule)."""
+    if not _onnx_ready(args, int8=True):
+        return False
+    from .engine import resolve_model
+    from .quant import int8_auto_ok
+    info = resolve_model(args.model_dir, args.model_file, args.params_file, args.save_name)[2]
+    return int8_auto_ok(info)
 
 
 def online_parser():

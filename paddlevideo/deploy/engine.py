@@ -116,12 +116,14 @@ class InferenceEngine:
     Args:
         model_dir: an export_model output folder (or give model_file + params_file).
         device: 'cpu' or 'gpu'.
-        precision: 'fp32', 'bf16' (CPU, oneDNN; native on AVX512-BF16/AMX CPUs), 'int8' (a model
-            quantized by `paddlevideo.deploy.quant`), 'fp16' (GPU); None picks the fastest one
-            that keeps the answers (bf16 on a CPU that has it, else fp32).
+        precision: 'fp32', 'bf16' (CPU, oneDNN; native on AVX512-BF16/AMX CPUs), 'int8' (CPU:
+            with backend 'onnxruntime' the checked NAME.int8.onnx of `export_model.py --int8`;
+            with 'paddle' only a program that is already quantized), 'fp16' (GPU); None picks
+            the fastest one that keeps the answers (bf16 on a CPU that has it, else fp32).
         cpu_threads: math threads on CPU; None uses all cores.
         use_tensorrt: GPU only; TensorRT subgraphs in `precision` (fp32 or fp16).
-        backend: 'paddle' (Paddle Inference) or 'onnxruntime' (needs NAME.onnx, see onnx.py).
+        backend: 'paddle' (Paddle Inference) or 'onnxruntime' (needs NAME.onnx, or NAME.int8.onnx
+            for int8; see onnx_export.py and quant.py).
         input_shape: the expected [-1, T, 3, S, S] when there is no inference config.
     """
 
@@ -133,7 +135,8 @@ class InferenceEngine:
         if device not in ("cpu", "gpu"):
             raise DeployError(f"device must be 'cpu' or 'gpu', got '{device}'.")
         if precision is None:
-            precision = default_cpu_precision() if device == "cpu" else "fp32"
+            precision = (default_cpu_precision() if device == "cpu" and backend == "paddle"
+                         else "fp32")
         if precision not in PRECISIONS:
             raise DeployError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'.")
         if device == "cpu" and precision == "fp16":
@@ -173,8 +176,10 @@ class InferenceEngine:
     def _build_paddle(self, gpu_id, max_batch_size):
         from paddle import inference as pi
         if self.precision == "int8" and not _is_quantized(self.model_file):
-            raise DeployError(f"{self.model_file} is not a quantized model; make one with "
-                              f"tools/export_model.py --quantize, or use fp32/bf16.")
+            raise DeployError(f"{self.model_file} is not a quantized model: Paddle Inference runs "
+                              f"int8 only from a pre-quantized program. For CPU int8 export "
+                              f"NAME.int8.onnx with tools/export_model.py --onnx --int8 "
+                              f"CALIB_VIDEOS and use --backend onnxruntime; or use fp32/bf16.")
         config = pi.Config(self.model_file, self.params_file)
         config.disable_glog_info()
         if self.device == "gpu":
@@ -230,11 +235,15 @@ class InferenceEngine:
         except ImportError:
             raise DeployError("backend 'onnxruntime' needs the onnxruntime package "
                               "(pip install onnxruntime).") from None
-        onnx_file = os.path.splitext(self.model_file)[0] + ".onnx"
-        if not os.path.isfile(onnx_file):
-            raise DeployError(f"{onnx_file} not found; make it with tools/export_model.py --onnx.")
-        if self.precision != "fp32" or self.device != "cpu":
-            raise DeployError("the onnxruntime backend runs fp32 on CPU here.")
+        if self.precision not in ("fp32", "int8") or self.device != "cpu":
+            raise DeployError("the onnxruntime backend runs fp32 or int8 on CPU here.")
+        if self.precision == "int8":
+            onnx_file = self._int8_file()
+        else:
+            onnx_file = os.path.splitext(self.model_file)[0] + ".onnx"
+            if not os.path.isfile(onnx_file):
+                raise DeployError(f"{onnx_file} not found; make it with tools/export_model.py "
+                                  f"--onnx.")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.cpu_threads
         options.inter_op_num_threads = 1
@@ -247,6 +256,22 @@ class InferenceEngine:
         def run(imgs):
             return session.run(None, {name: imgs})[0]
         return run
+
+    def _int8_file(self):
+        """NAME.int8.onnx, refused unless NAME.infer.yaml records its check as passed."""
+        from .quant import int8_path
+        path = int8_path(self.model_file)
+        if not os.path.isfile(path):
+            raise DeployError(f"{path} not found; make it with tools/export_model.py --onnx "
+                              f"--int8 CALIB_VIDEOS (post-training quantization, checked).")
+        if self.info is None:
+            logger.warning("%s has no inference config: its int8 check cannot be confirmed.", path)
+            return path
+        check = self.info.get("int8_check") or {}
+        if not check.get("passed"):
+            raise DeployError(f"{path} has no passing int8 check in the inference config (a "
+                              f"stale file?); export again with --onnx --int8 CALIB_VIDEOS.")
+        return path
 
     # ---- use ----------------------------------------------------------------------------
     @property

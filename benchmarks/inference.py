@@ -3,8 +3,9 @@
     python benchmarks/inference.py [--runs 3] [--threads 1 2] [--batches 1 8] [--skip_dygraph_b8]
 
 Compares dygraph, the PaddleVideo-equivalent export (Paddle Inference fp32, BatchNorm as exported
-by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime fp32 when
-installed; on 1 thread and on all threads; batch 1 and 8. Then the online per-frame step. Each
+by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime fp32 and int8
+(post-training quantization calibrated on clips of the real videos, paddlevideo/deploy/quant.py)
+when installed; on 1 thread and on all threads; batch 1 and 8. Then the online per-frame step. Each
 variant's answers are compared with the fp32 export: max logit difference on random clips and
 top-1 agreement on the real videos in ../shared/videos (random seeded weights: no trained weights
 offline; agreement of the rankings is what precision changes). Writes benchmarks/results/inference.{json,md}.
@@ -50,13 +51,16 @@ def timed(fn, x, runs):
     return 1000.0 * float(np.median(ts))
 
 
-def video_clips():
+def video_clips(seeds=None):
+    """The test pipeline's clip of each real video; with `seeds`, one clip per seed and video
+    with the training-style random frame offsets (int8 calibration data)."""
     try:
         from paddlevideo.loader import Compose
     except Exception:
         return []
     pipe = {"decode": {"name": "VideoDecoder", "backend": "decord"},
-            "sample": {"name": "Sampler", "num_seg": 8, "valid_mode": True, "select_left": True},
+            "sample": {"name": "Sampler", "num_seg": 8, "valid_mode": seeds is None,
+                       "select_left": True},
             "transform": [{"Scale": {"short_size": 256, "fixed_ratio": False}},
                           {"CenterCrop": {"target_size": 224}}, {"Image2Array": None},
                           {"Normalization": {"mean": [0.485, 0.456, 0.406],
@@ -65,12 +69,23 @@ def video_clips():
     if os.path.isdir(VIDEOS):
         compose = Compose(pipe)
         for f in sorted(os.listdir(VIDEOS)):
-            try:
-                out.append(compose({"filename": os.path.join(VIDEOS, f),
-                                    "rng": np.random.default_rng(0)})["imgs"])
-            except Exception as e:
-                print(f"skip {f}: {e}")
+            for seed in seeds or [0]:
+                try:
+                    out.append(compose({"filename": os.path.join(VIDEOS, f),
+                                        "rng": np.random.default_rng(seed)})["imgs"])
+                except Exception as e:
+                    print(f"skip {f}: {e}")
+                    break
     return out
+
+
+def quantize_int8(onnx_file, infer_config, clips):
+    """NAME.int8.onnx calibrated on `clips`, kept whatever its agreement (it is reported, not
+    gated, here); returns the check record."""
+    from paddlevideo.deploy.quant import quantize_onnx, record_int8_check
+    record = quantize_onnx(onnx_file, np.stack(clips), min_agreement=0.0, speed_runs=0)
+    record_int8_check(infer_config, record)
+    return record
 
 
 def main():
@@ -98,10 +113,21 @@ def main():
         onnx_ok = True
     except Exception as e:
         print(f"ONNX Runtime variant skipped: {e}")
+    int8_check = None
+    if onnx_ok:
+        try:
+            calib = video_clips(seeds=range(8))
+            int8_check = quantize_int8(os.path.join(tmp, "ours", "TSM.onnx"),
+                                       os.path.join(tmp, "ours", "TSM.infer.yaml"), calib)
+            print(f"int8 calibrated on {len(calib)} real clips: top-1 agreement with fp32 "
+                  f"{int8_check['agree']}/{int8_check['clips']}, max logit difference "
+                  f"{int8_check['rel_diff']:.1%} of the logit scale")
+        except Exception as e:
+            print(f"ONNX Runtime int8 variant skipped: {e}")
 
     rng = np.random.RandomState(1)
     rows, results = [], {"machine": {"cpus": cpu_count(), "bf16_native": cpu_has_bf16()},
-                         "latency_ms": {}, "agreement": {}}
+                         "latency_ms": {}, "agreement": {}, "int8_check": int8_check}
     clips_real = video_clips()
     for t in threads:
         os.environ["OMP_NUM_THREADS"] = str(t)
@@ -113,6 +139,9 @@ def main():
             variants["ours bf16"] = InferenceEngine(os.path.join(tmp, "ours"), precision="bf16", cpu_threads=t)
         if onnx_ok:
             variants["ONNX Runtime fp32"] = InferenceEngine(os.path.join(tmp, "ours"), precision="fp32",
+                                                            cpu_threads=t, backend="onnxruntime")
+        if int8_check:
+            variants["ONNX Runtime int8"] = InferenceEngine(os.path.join(tmp, "ours"), precision="int8",
                                                             cpu_threads=t, backend="onnxruntime")
         for b in args.batches:
             x = rng.standard_normal((b, 8, 3, 224, 224)).astype("float32")
@@ -186,6 +215,10 @@ def main():
         f.write("\n## Agreement with our fp32 export\n\n")
         for name, a in results["agreement"].items():
             f.write(f"- {name}: {a}\n")
+        if int8_check:
+            f.write(f"\nint8 calibration (the real videos' clips at 8 frame offsets; the agreement on "
+                    f"them above is not held out): top-1 {int8_check['agree']}/{int8_check['clips']}, "
+                    f"max logit difference {int8_check['rel_diff']:.1%} of the logit scale\n")
     print("wrote benchmarks/results/inference.{json,md}")
 
 

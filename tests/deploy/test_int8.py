@@ -198,3 +198,11 @@ def test_auto_rule_and_stale_int8(exported, tmp_path, capsys):
         (stale / f).write_bytes(data)
     with pytest.raises(Exception, match="no passing int8 check"):
         InferenceEngine(str(stale), backend="onnxruntime", precision="int8")
+    # a check that meets the rule (as a 32-clip export would record) makes `auto` take int8
+    info = yaml.safe_load(open(os.path.join(out, "TSM.infer.yaml")))
+    info["int8_check"].update(clips=AUTO_MIN_CLIPS, agree=AUTO_MIN_CLIPS, agreement=1.0,
+                              speedup=2.0)
+    (stale / "TSM.infer.yaml").write_text(yaml.safe_dump(info))
+    assert predict_main(["-i", os.path.join(out, "none.avi"), "--model_dir", str(stale)]) == 1
+    chosen = "int8" if cpu_has_vnni() else "fp32"
+    assert f"(cpu, {chosen}," in capsys.readouterr().out

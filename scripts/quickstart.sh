@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded demo set, with no download:
 #   set up the virtual environment, generate the demo videos, train TSM (ResNet-18, 8 segments,
-#   64 px) on the CPU, test it, export it to Paddle Inference, and predict on a few videos with
+#   32 px) on the CPU, test it, export it to Paddle Inference, and predict on a few videos with
 #   label names. 10-15 minutes on 2 CPU cores (14 min 14 s measured from a fresh clone, install
 #   included, with another job on the machine). Run it again and it reuses what it made.
 #

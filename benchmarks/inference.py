@@ -97,6 +97,7 @@ def main():
     args = ap.parse_args()
     import paddle
     from paddlevideo.deploy import InferenceEngine, cpu_count, cpu_has_bf16, export_model
+    from paddlevideo.deploy.errors import DeployError
     from paddlevideo.deploy.online import OnlineStepEngine, export_online
 
     threads = args.threads or sorted({1, cpu_count()})
@@ -190,7 +191,13 @@ def main():
         bufs = step.init_buffers()
         clip_eng = InferenceEngine(os.path.join(tmp, "uni"), precision=prec, cpu_threads=t)
         frame_ms = timed(lambda f: step(f, bufs), frame, args.runs * 3)
-        clip_ms = timed(clip_eng, clip, args.runs)
+        try:
+            clip_ms = timed(clip_eng, clip, args.runs)
+        except DeployError as e:            # Paddle's bf16 passes fail on the online clip model
+            online[prec] = {"frame_ms": frame_ms, "clip_error": str(e)}
+            print(f"\n== online step {prec}, {t} thread(s): {frame_ms:.1f} ms per frame; the clip "
+                  f"model failed in {prec}: {e}")
+            continue
         online[prec] = {"frame_ms": frame_ms, "clip_ms": clip_ms, "ratio": frame_ms / clip_ms}
         print(f"\n== online step {prec}, {t} thread(s): {frame_ms:.1f} ms per frame vs "
               f"{clip_ms:.1f} ms per 8-frame clip: ratio {frame_ms / clip_ms:.3f} (target <= 0.125)")

@@ -134,6 +134,7 @@ class InferenceEngine:
             model_dir, model_file, params_file, save_name)
         if device not in ("cpu", "gpu"):
             raise DeployError(f"device must be 'cpu' or 'gpu', got '{device}'.")
+        self._auto_precision = precision is None
         if precision is None:
             precision = (default_cpu_precision() if device == "cpu" and backend == "paddle"
                          else "fp32")
@@ -151,6 +152,7 @@ class InferenceEngine:
         shape = (self.info or {}).get("input", {}).get("shape") or input_shape
         self.input_shape = list(shape) if shape else None
         self._tmpdir = None
+        self._gpu_id, self._max_batch_size = gpu_id, max_batch_size
         if backend == "paddle":
             self._run = self._build_paddle(gpu_id, max_batch_size)
         elif backend == "onnxruntime":
@@ -304,7 +306,23 @@ class InferenceEngine:
         except DeployError:
             raise
         except Exception as e:
+            if self.backend == "paddle" and self.precision == "bf16":
+                return self._bf16_failed(imgs, e)
             raise DeployError(f"inference failed on input {list(imgs.shape)}: {_short(e)}") from None
+
+    def _bf16_failed(self, imgs, error):
+        """Paddle Inference's bf16 passes fail on some graphs (the unidirectional shift's
+        slice/concat is one). A precision chosen automatically falls back to fp32 with a warning;
+        one asked for explicitly is an error that says what to use instead."""
+        if not self._auto_precision:
+            raise DeployError(f"bf16 inference failed for {self.model_file} ({_short(error)}): "
+                              f"Paddle Inference's bf16 passes do not handle this model; use "
+                              f"--precision fp32.") from None
+        logger.warning("bf16 inference failed for %s (%s); using fp32 for this model.",
+                       self.model_file, _short(error))
+        self.precision = "fp32"
+        self._run = self._build_paddle(self._gpu_id, self._max_batch_size)
+        return self(imgs)
 
     def close(self):
         self._run = None

@@ -252,6 +252,13 @@ class MultiScaleCrop:
         return _crop(results, boxes, (self.tw, self.th), self.backend)
 
 
+def _check_fits(w, h, tw, th, op):
+    """A multi-crop op needs frames at least as large as its crop."""
+    if w < tw or h < th:
+        raise DecodeError(f"frames of {w}x{h} are smaller than the crop {tw}x{th}; add a Scale "
+                          f"op before {op}.")
+
+
 @PIPELINES.register()
 class ThreeCrop:
     """Test-time three crops along the long side (start, centre, end), short side centred.
@@ -266,9 +273,7 @@ class ThreeCrop:
 
     def boxes(self, w, h):
         tw, th = self.tw, self.th
-        if w < tw or h < th:
-            raise DecodeError(f"frames of {w}x{h} are smaller than the crop {tw}x{th}; add a Scale "
-                              f"op before ThreeCrop.")
+        _check_fits(w, h, tw, th, "ThreeCrop")
         if w >= h:
             y = (h - th) // 2
             return [(0, y, tw, th), ((w - tw) // 2, y, tw, th), (w - tw, y, tw, th)]
@@ -297,9 +302,7 @@ class TenCrop:
     def __call__(self, results):
         w, h = current_size(results)
         tw, th = self.tw, self.th
-        if w < tw or h < th:
-            raise DecodeError(f"frames of {w}x{h} are smaller than the crop {tw}x{th}; add a Scale "
-                              f"op before TenCrop.")
+        _check_fits(w, h, tw, th, "TenCrop")
         five = [(0, 0, tw, th), (w - tw, 0, tw, th), (0, h - th, tw, th), (w - tw, h - th, tw, th),
                 ((w - tw) // 2, (h - th) // 2, tw, th)]
         T = _clip_len(results)

@@ -121,14 +121,19 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, reference)
     path = interrupted_run(tmp_path, kill_at=16 + 3 * 4 + 1)   # while loading step 3 of epoch 2
     out = tmp_path / "out"
     found = list_checkpoints(str(out), "Tiny")
-    # the loader prefetches on a thread, up to two batches ahead on a loaded machine, so the stop
-    # lands after step 1, 2 or 3 of epoch 2 (of 4): always a mid-epoch checkpoint
-    assert [c[0] for c in found] == [1, 1] and found[1][1] in (1, 2, 3), found
-    step = found[1][1]
-    assert (out / f"Tiny_epoch_00002_step_{step:05d}.pdopt").is_file()
+    # The loader prefetches on a thread, so where the stop lands depends on how far that thread
+    # got: usually after step 1-3 of epoch 2 (a mid-epoch checkpoint), occasionally before step 1
+    # (then the epoch-1 checkpoint is the resume point). Either way the resumed run must end
+    # with exactly the uninterrupted run's parameters.
+    assert [c[0] for c in found] in ([1], [1, 1]), found
+    if len(found) == 2:
+        step = found[1][1]
+        assert step in (1, 2, 3) and (out / f"Tiny_epoch_00002_step_{step:05d}.pdopt").is_file()
     train_model(get_config(path, ["DATASET.train.kill_at=0"]), resume=True)
     log = (out / "train.log").read_text()
-    assert "resumed from" in log and f"Tiny_epoch_00002_step_{step:05d}" in log
+    assert "resumed from" in log
+    if len(found) == 2:
+        assert f"Tiny_epoch_00002_step_{step:05d}" in log
     assert_same_params(out / "Tiny_epoch_00002.pdparams", reference)
 
 

@@ -6,7 +6,6 @@ Registered as DATASET format `SyntheticMotion`; it follows the loader's dataset 
 (`load(i, rng)`, `path`, `failure_reason`, `num_views`).
 """
 import os
-import signal
 
 import numpy as np
 
@@ -17,10 +16,10 @@ from paddlevideo.loader.registry import DATASETS
 @DATASETS.register("SyntheticMotion")
 class SyntheticMotion:
     def __init__(self, pipeline=None, mode="train", num_samples=32, num_seg=4, size=32,
-                 num_classes=4, num_views=1, bad=(), nan_from=0, kill_at=0, seed=0):
+                 num_classes=4, num_views=1, bad=(), nan_from=0, seed=0):
         self.mode, self.n, self.num_seg, self.size = mode, int(num_samples), int(num_seg), int(size)
         self.num_classes, self.num_views = int(num_classes), int(num_views)
-        self.bad, self.nan_from, self.kill_at = set(bad or ()), int(nan_from), int(kill_at)
+        self.bad, self.nan_from = set(bad or ()), int(nan_from)
         self.seed = {"train": 0, "valid": 1, "test": 2}[mode] * 1000 + int(seed)
         self.loads = 0
 
@@ -57,8 +56,6 @@ class SyntheticMotion:
 
     def load(self, i, rng=None):
         self.loads += 1
-        if self.kill_at and self.loads == self.kill_at:
-            os.kill(os.getpid(), signal.SIGTERM)
         if i in self.bad:
             raise SampleError(i, self.path(i), "synthetic corrupt file")
         rng = rng if rng is not None else np.random.default_rng([self.seed, i])

@@ -3,12 +3,14 @@ import json
 import os
 import re
 import shutil
+import signal
 
 import cv2
 import numpy as np
 import paddle
 import pytest
 
+from paddlevideo.modeling.heads.tsn_head import TSMHead
 from paddlevideo.tasks.common import TaskError
 from paddlevideo.tasks import test as test_task
 from paddlevideo.tasks.train import TrainingDiverged, TrainingInterrupted, train_model
@@ -94,46 +96,54 @@ def small_config(tmp_path, **kw):
     return write_config(tmp_path, **args)
 
 
-def interrupted_run(tmp_path, kill_at):
-    """Train with a SIGTERM raised while sample number `kill_at` loads; expect a clean stop."""
-    path = small_config(tmp_path, extra_train=f", kill_at: {kill_at}")
+def interrupted_run(tmp_path, monkeypatch, at_step):
+    """Train with a SIGTERM raised during training step `at_step` (1-based, counted across
+    epochs); expect a clean stop once that step is done.
+
+    The signal comes from the loss of that step, in the main thread, so where the run stops does
+    not depend on how far the loader's prefetch thread has got."""
+    calls = []
+    loss = TSMHead.loss
+
+    def loss_then_signal(head, scores, labels):
+        if head.training:
+            calls.append(1)
+            if len(calls) == at_step:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return loss(head, scores, labels)
+
+    monkeypatch.setattr(TSMHead, "loss", loss_then_signal)
+    path = small_config(tmp_path)
     with pytest.raises(TrainingInterrupted, match="--resume") as info:
         train_model(get_config(path))
-    assert info.value.signum == 15
+    assert info.value.signum == signal.SIGTERM
+    monkeypatch.setattr(TSMHead, "loss", loss)
     return path
 
 
-def test_sigterm_at_epoch_boundary_then_resume_equals_uninterrupted(tmp_path, reference):
-    path = interrupted_run(tmp_path, kill_at=16 + 1)        # first sample of epoch 2
+def test_sigterm_at_epoch_boundary_then_resume_equals_uninterrupted(tmp_path, monkeypatch,
+                                                                    reference):
+    path = interrupted_run(tmp_path, monkeypatch, at_step=4)     # the last step of epoch 1
     out = tmp_path / "out"
     assert not (out / "Tiny_epoch_00002.pdparams").exists()
     assert [c[:2] for c in list_checkpoints(str(out), "Tiny")] == [(1, 0)]
     shutil.copytree(out, tmp_path / "copy")
-    train_model(get_config(path, ["DATASET.train.kill_at=0"]), resume=True)
+    train_model(get_config(path), resume=True)
     assert_same_params(out / "Tiny_epoch_00002.pdparams", reference)
     # the config way: resume_epoch: 1
-    train_model(get_config(path, ["DATASET.train.kill_at=0", "resume_epoch=1",
-                                  f"output_dir={tmp_path}/copy"]))
+    train_model(get_config(path, ["resume_epoch=1", f"output_dir={tmp_path}/copy"]))
     assert_same_params(tmp_path / "copy" / "Tiny_epoch_00002.pdparams", reference)
 
 
-def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, reference):
-    path = interrupted_run(tmp_path, kill_at=16 + 3 * 4 + 1)   # while loading step 3 of epoch 2
+def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, monkeypatch, reference):
+    path = interrupted_run(tmp_path, monkeypatch, at_step=4 + 3)  # step 3 of 4 in epoch 2
     out = tmp_path / "out"
-    found = list_checkpoints(str(out), "Tiny")
-    # The loader prefetches on a thread, so where the stop lands depends on how far that thread
-    # got: usually after step 1-3 of epoch 2 (a mid-epoch checkpoint), occasionally before step 1
-    # (then the epoch-1 checkpoint is the resume point). Either way the resumed run must end
-    # with exactly the uninterrupted run's parameters.
-    assert [c[0] for c in found] in ([1], [1, 1]), found
-    if len(found) == 2:
-        step = found[1][1]
-        assert step in (1, 2, 3) and (out / f"Tiny_epoch_00002_step_{step:05d}.pdopt").is_file()
-    train_model(get_config(path, ["DATASET.train.kill_at=0"]), resume=True)
+    assert [c[:2] for c in list_checkpoints(str(out), "Tiny")] == [(1, 0), (1, 3)]
+    assert (out / "Tiny_epoch_00002_step_00003.pdopt").is_file()
+    train_model(get_config(path), resume=True)
     log = (out / "train.log").read_text()
-    assert "resumed from" in log
-    if len(found) == 2:
-        assert f"Tiny_epoch_00002_step_{step:05d}" in log
+    assert "resumed from" in log and "Tiny_epoch_00002_step_00003" in log
+    assert "skipping the 3 steps of epoch 2" in log
     assert_same_params(out / "Tiny_epoch_00002.pdparams", reference)
 
 

@@ -4,6 +4,7 @@ tool accepts, every link resolves, and the config reference lists every componen
 import functools
 import glob
 import inspect
+import json
 import os
 import re
 import shlex
@@ -66,6 +67,67 @@ def test_command_names_existing_files_and_accepted_flags(doc, script, args):
         for flag in flags:
             assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text), \
                 f"{doc}: `{script}` does not accept {flag}"
+
+
+def _as_python(script, args):
+    """The python command a documented command line comes down to, or None (no arguments to
+    check, or a synopsis with [optional] or a|b parts rather than a command to paste)."""
+    argv = shlex.split(args)
+    if any(t.startswith("[") or "|" in t or t.endswith("...") for t in argv):
+        return None
+    if script == "scripts/train/train_tsm.sh":
+        config = argv.pop(0) if argv and not argv[0].startswith("-") else None
+        return "tools/main.py", ["-c", config or "configs/recognition/tsm/tsm_k400_videos.yaml",
+                                 "--validate"] + argv
+    if script == "scripts/test/test_tsm.sh":
+        weights = argv.pop(0)
+        config = argv.pop(0) if argv and not argv[0].startswith("-") else None
+        return "tools/main.py", ["--test", "-c", config or "configs/recognition/tsm/tsm_k400_videos.yaml",
+                                 "-w", weights] + argv
+    if script == "scripts/reproduce_demo.sh":
+        return "scripts/reproduce_demo.py", argv
+    if script.endswith(".py"):
+        return script, argv
+    return None
+
+
+def test_pasted_commands_parse_and_their_configs_build(tmp_path):
+    """Each command a user can paste is parsed by its script's own parser (a lost value, a renamed
+    flag or choice fails), and a tools/main.py config with its -o overrides loads and builds."""
+    from paddlevideo.loader import Compose
+    from paddlevideo.metrics import build_metric
+    from paddlevideo.modeling import build_model
+    from paddlevideo.utils.config import get_config
+    runs = set()
+    for doc, script, args in COMMANDS:
+        command = _as_python(script, args)
+        if command is not None:
+            runs.add((doc, command[0], tuple(command[1])))
+    runs = sorted(runs)
+    assert len(runs) >= 25
+    (tmp_path / "commands.json").write_text(json.dumps([[s, list(a)] for _, s, a in runs]))
+    subprocess.run([sys.executable, os.path.join(REPO, "tests", "parse_only.py"),
+                    str(tmp_path / "commands.json"), str(tmp_path / "parsed.json")],
+                   check=True, timeout=600)
+    parsed = json.loads((tmp_path / "parsed.json").read_text())
+    failures = [f"{doc}: `python {s} {' '.join(a)}`: {r['error']}"
+                for (doc, s, a), r in zip(runs, parsed) if not r["ok"]]
+    assert not failures, "\n".join(failures)
+    built = set()
+    for (doc, script, _), result in zip(runs, parsed):
+        config = result["namespace"].get("config")
+        if script != "tools/main.py" or not os.path.isfile(os.path.join(REPO, config or "")):
+            continue
+        overrides = tuple(result["namespace"]["override"])
+        if (config, overrides) in built:
+            continue
+        cfg = get_config(os.path.join(REPO, config), list(overrides))
+        build_model(cfg.MODEL, load_pretrained=False)
+        build_metric(cfg.METRIC, cfg.MODEL.head.num_classes)
+        for mode in ("train", "valid", "test"):
+            Compose(cfg.PIPELINE[mode])
+        built.add((config, overrides))
+    assert any(o for _, o in built), "no documented -o override was checked"
 
 
 def test_links_and_anchors_resolve():

@@ -1,6 +1,12 @@
 # Sourced by the scripts: create (or reuse) the virtual environment in $VENV (default .venv) and
 # install requirements.txt (+ requirements-test.txt with WITH_TESTS=1) when they changed.
-# Sets PY to the environment's python. Set VENV to use another environment.
+# Sets PY to the environment's python. Set VENV to use another environment, or PY to use a python
+# exactly as it is (an environment you manage: no venv is made, nothing is installed).
+if [ -n "${PY:-}" ]; then
+  command -v "$PY" >/dev/null || { echo "error: PY=$PY is not an executable python" >&2; exit 1; }
+  echo "using $PY as it is (PY is set: no virtual environment, no install)"
+  return 0 2>/dev/null || exit 0
+fi
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then

@@ -7,8 +7,10 @@ p(c) > p(twin of c)? Twins hold the same frames in opposite order, so a model bl
 scores 50% there). Writes a table (Markdown + JSON) and a plot of validation top-1 per epoch.
 
     python scripts/reproduce_demo.py [--seeds 0 1 2] [--variants tsn tsm ...] [--out output/reproduce_demo]
+                                     [-o KEY=VALUE ...]   (overrides for every run, e.g. epochs=20)
 
-A finished run is reused when the script is run again.
+A finished run is reused when the script is run again with the same settings; a run folder that
+holds other settings is an error, not silently mixed into the table.
 """
 import argparse
 import glob
@@ -37,18 +39,29 @@ COLOURS = {"tsn": (40, 40, 200), "tsm": (180, 100, 20), "tsm_inplace": (60, 160,
            "online": (150, 60, 150)}            # BGR
 
 
-def train(variant, seed, out_dir):
+def train(variant, seed, out_dir, extra=()):
     """Run tools/main.py for one variant and seed unless a finished run is there."""
     _, config, overrides = VARIANTS[variant]
+    overrides = overrides + list(extra) + [f"output_dir={out_dir}"]
     from paddlevideo.utils.config import get_config
     cfg = get_config(os.path.join(REPO, config), overrides)
+    settings = {"config": config, "overrides": overrides, "seed": seed}
+    settings_file = os.path.join(out_dir, "settings.json")
+    if os.path.exists(settings_file):
+        with open(settings_file) as f:
+            found = json.load(f)
+        if found != settings:
+            raise SystemExit(f"{out_dir} holds a run with other settings ({found}, now {settings}): "
+                             f"pass another --out, or delete that folder to train it again")
+    else:
+        with open(settings_file, "w") as f:
+            json.dump(settings, f)
     best = os.path.join(out_dir, f"{cfg.model_name}_best.pdparams")
     last = os.path.join(out_dir, f"{cfg.model_name}_epoch_{int(cfg.epochs):05d}.pdparams")
     if os.path.exists(best) and os.path.exists(last):
         print(f"reusing {out_dir}")
         return cfg, best, 0.0
-    cmd = [sys.executable, "tools/main.py", "-c", config, "--validate", "--resume", "--seed", str(seed),
-           "-o", f"output_dir={out_dir}"]
+    cmd = [sys.executable, "tools/main.py", "-c", config, "--validate", "--resume", "--seed", str(seed)]
     for o in overrides:
         cmd += ["-o", o]
     print("$", " ".join(cmd), flush=True)
@@ -99,6 +112,13 @@ def scores(probs, labels):
     return top1, within
 
 
+def spread(values):
+    """'mean ± sample std (min-max)' in percent; the std is 0 for a single run."""
+    values = 100 * np.asarray(values, dtype=float)
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.1f} ± {std:.1f} ({values.min():.0f}-{values.max():.0f})"
+
+
 def plot(curves, path, width=760, height=440):
     """Validation top-1 per epoch, mean over seeds, one line per variant (OpenCV, no matplotlib)."""
     import cv2
@@ -146,16 +166,24 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", default="output/reproduce_demo")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run (repeatable), e.g. -o epochs=20")
     args = parser.parse_args()
     os.chdir(REPO)
-    if not os.path.exists("data/demo/test.list"):
-        raise SystemExit("no demo set: run `python data/make_demo.py` first")
+    from paddlevideo.utils.config import get_config
+    for variant in args.variants:
+        cfg = get_config(VARIANTS[variant][1], VARIANTS[variant][2] + args.override)
+        missing = [cfg.DATASET[m].file_path for m in ("train", "valid", "test")
+                   if not os.path.exists(cfg.DATASET[m].file_path)]
+        if missing:
+            raise SystemExit(f"no demo set ({', '.join(missing)} missing): run "
+                             f"`python data/make_demo.py` first")
     results, curves = {}, {}
     for seed in args.seeds:                 # seeds outer: a partial run covers every variant
         for variant in args.variants:
             out_dir = os.path.join(args.out, variant, f"seed{seed}")
             os.makedirs(out_dir, exist_ok=True)
-            cfg, best, seconds = train(variant, seed, out_dir)
+            cfg, best, seconds = train(variant, seed, out_dir, args.override)
             top1, within = scores(*test_probabilities(cfg, best))
             curve = validation_curve(out_dir)
             results.setdefault(variant, []).append(
@@ -164,19 +192,21 @@ def main():
             curves.setdefault(variant, []).append(curve)
             print(f"{variant:<12} seed {seed}: test top-1 {top1:.3f}, within twins {within:.3f}", flush=True)
 
-    lines = ["| model | shift | test top-1 (mean ± std) | within twins (mean ± std) | runs |",
-             "|---|---|---|---|---|"]
+    lines = ["| model | shift | test top-1: mean ± std (min-max) | within twins: mean ± std (min-max) "
+             "| runs |", "|---|---|---|---|---|"]
     shift = {"tsn": "none", "tsm": "bidirectional, residual", "tsm_inplace": "bidirectional, in-place",
              "online": "unidirectional, residual"}
     for variant, runs in results.items():
         t = np.array([r["top1"] for r in runs])
         w = np.array([r["twin_accuracy"] for r in runs])
-        lines.append(f"| {VARIANTS[variant][0]} | {shift[variant]} | {100 * t.mean():.1f} ± {100 * t.std():.1f} | "
-                     f"{100 * w.mean():.1f} ± {100 * w.std():.1f} | {len(runs)} |")
-    command = "bash scripts/reproduce_demo.sh" + (f" --seeds {' '.join(map(str, args.seeds))}"
-                                                  if args.seeds != [0, 1, 2] else "")
+        lines.append(f"| {VARIANTS[variant][0]} | {shift[variant]} | {spread(t)} | {spread(w)} | "
+                     f"{len(runs)} |")
+    command = "bash scripts/reproduce_demo.sh" + "".join(
+        f" {flag} {' '.join(map(str, value))}" for flag, value, default in
+        (("--seeds", args.seeds, [0, 1, 2]), ("--variants", args.variants, list(VARIANTS)))
+        if value != default) + "".join(f" -o {o}" for o in args.override)
     header = (f"`{command}` ({time.strftime('%Y-%m-%d')}; chance: 10.0 top-1, 50.0 within twins; "
-              f"std over seeds)")
+              f"std is the sample standard deviation over seeds)")
     table = header + "\n\n" + "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(table)

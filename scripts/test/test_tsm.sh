@@ -7,7 +7,10 @@
 #   scripts/test/test_tsm.sh TSM_k400 configs/recognition/tsm/tsm_k400_videos.yaml
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PY:-python3}
+if [ -z "${PY:-}" ]; then
+  PY=python3
+  [ -x .venv/bin/python ] && PY=.venv/bin/python    # made by scripts/quickstart.sh or test.sh
+fi
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
   sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
   exit 1

@@ -6,11 +6,14 @@
 #   scripts/train/train_tsm.sh configs/recognition/tsm/tsm_ucf101_videos.yaml -o DATASET.batch_size=8
 #   CUDA_VISIBLE_DEVICES=0,1 scripts/train/train_tsm.sh            # two GPUs
 #
-# --validate is added unless NO_VALIDATE=1. PY chooses the python (default: python3).
+# --validate is added unless NO_VALIDATE=1. PY chooses the python (default: .venv's, else python3).
 # Multi-node: run the launcher yourself (docs/training.md, "Several machines").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PY:-python3}
+if [ -z "${PY:-}" ]; then
+  PY=python3
+  [ -x .venv/bin/python ] && PY=.venv/bin/python    # made by scripts/quickstart.sh or test.sh
+fi
 CONFIG=configs/recognition/tsm/tsm_k400_videos.yaml
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then CONFIG=$1; shift; fi
 [ -f "$CONFIG" ] || { echo "error: config $CONFIG not found" >&2; exit 1; }

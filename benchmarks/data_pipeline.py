@@ -3,6 +3,7 @@
 
     python benchmarks/data_pipeline.py                 # writes benchmarks/results/data_pipeline.{json,md}
     python benchmarks/data_pipeline.py --repeat 40 --videos ../shared/videos --demo data/demo
+    python benchmarks/data_pipeline.py --smoke --out /tmp/bench   # tiny and fast, for CI
 
 Measures, on the real videos (../shared/videos) and on the demo set (made in a temporary folder
 when --demo does not exist):
@@ -13,11 +14,15 @@ when --demo does not exist):
     in the same rounds so that machine load affects both alike;
   * clips per second through build_dataloader with 0 and 2 workers.
 Timings interleave the configurations round by round and report the median and the minimum.
+--smoke runs the same code at tiny sizes (4 segments, 32 px, one round, a tiny demo set made in a
+temporary folder, a tiny stand-in for the real videos when they are absent): it checks that the
+script works end to end, and its figures are meaningless.
 """
 import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,11 +33,20 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+RESULTS = os.path.join(REPO, "benchmarks", "results")
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+# Sizes of the full run and of --smoke: clip (segments, crop, short side), demo pipelines, the
+# DataLoader lists, and the default --repeat / --demo-clips.
+FULL = {"num_seg": 8, "size": 224, "short": 256, "demo_size": 64, "demo_short": 72, "copies": 32,
+        "batch": 8, "demo_batch": 16, "repeat": 20, "demo_clips": 20, "demo_rounds": 3}
+SMOKE = {"num_seg": 4, "size": 32, "short": 36, "demo_size": 32, "demo_short": 36, "copies": 4,
+         "batch": 2, "demo_batch": 4, "repeat": 1, "demo_clips": 2, "demo_rounds": 1}
+TINY_DEMO = {"per_class": 2, "val_per_class": 1, "test_per_class": 1, "size": 40, "frames": 16,
+             "pairs": [0, 1]}                   # --smoke's demo set: 8 train videos of 40x40
 
 
-def tsm_pipeline(mode, backend, size=224, short=256):
-    sample = {"name": "Sampler", "num_seg": 8, "seg_len": 1, "valid_mode": mode != "train",
+def tsm_pipeline(mode, backend, size=224, short=256, num_seg=8):
+    sample = {"name": "Sampler", "num_seg": num_seg, "seg_len": 1, "valid_mode": mode != "train",
               "select_left": True}
     if mode == "train":
         transform = [{"MultiScaleCrop": {"target_size": size, "allow_duplication": True}},
@@ -45,31 +59,31 @@ def tsm_pipeline(mode, backend, size=224, short=256):
             "transform": transform}
 
 
-def demo_pipeline(mode, backend):
-    p = tsm_pipeline(mode, backend, size=64, short=72)
+def demo_pipeline(mode, backend, sizes=FULL):
+    p = tsm_pipeline(mode, backend, sizes["demo_size"], sizes["demo_short"], sizes["num_seg"])
     if mode == "train":      # no RandomFlip: direction is the class in the demo set
         p["transform"] = [t for t in p["transform"] if "RandomFlip" not in t]
     return p
 
 
-def reference_test(path):
+def reference_test(path, num_seg=8, size=224, short=256):
     """PaddleVideo-style TSM test pipeline: decord + PIL, as its code is documented to work."""
     import decord
     from PIL import Image
     vr = decord.VideoReader(path)
     n = len(vr)
-    tick = n / 8
-    idx = [int(tick / 2 + tick * i) for i in range(8)] if n > 8 else [0] * 8
+    tick = n / num_seg
+    idx = [int(tick / 2 + tick * i) for i in range(num_seg)] if n > num_seg else [0] * num_seg
     frames = vr.get_batch(idx).asnumpy()
     imgs = [Image.fromarray(f, mode="RGB") for f in frames]
     w, h = imgs[0].size
     if w < h:
-        ow, oh = 256, int(h * 256 / w)
+        ow, oh = short, int(h * short / w)
     else:
-        ow, oh = int(w * 256 / h), 256
+        ow, oh = int(w * short / h), short
     imgs = [im.resize((ow, oh), Image.BILINEAR) for im in imgs]
-    x1, y1 = int(round((ow - 224) / 2.0)), int(round((oh - 224) / 2.0))
-    imgs = [im.crop((x1, y1, x1 + 224, y1 + 224)) for im in imgs]
+    x1, y1 = int(round((ow - size) / 2.0)), int(round((oh - size) / 2.0))
+    imgs = [im.crop((x1, y1, x1 + size, y1 + size)) for im in imgs]
     arr = np.stack([np.asarray(im) for im in imgs]).astype("float32").transpose(0, 3, 1, 2)
     arr = arr / 255.0
     arr -= np.array(MEAN, np.float32).reshape(3, 1, 1)
@@ -109,80 +123,124 @@ def loader_rate(list_path, prefix, pipeline, workers, batch_size, epochs=1):
     return {"clips": n, "seconds": round(dt, 2), "clips_per_s": round(n / dt, 1)}
 
 
+def out_prefix(out):
+    """--out: a folder (existing, or written with a trailing /) gets data_pipeline.{json,md}; any
+    other path is a file prefix, as --out was before it took folders."""
+    if out is None:
+        out = RESULTS
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
+        return os.path.join(out, "data_pipeline")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", default=os.path.join(os.path.dirname(REPO), "shared", "videos"))
-    ap.add_argument("--demo", default=os.path.join(REPO, "data", "demo"))
-    ap.add_argument("--repeat", type=int, default=20, help="timed rounds per case (20)")
-    ap.add_argument("--demo-clips", type=int, default=20, help="demo videos timed per case (20)")
-    ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "data_pipeline"))
+    ap.add_argument("--demo", default=None,
+                    help="demo set (default data/demo, made in a temporary folder when absent; "
+                         "--smoke makes a tiny one there)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="timed rounds per case (20; 1 with --smoke)")
+    ap.add_argument("--demo-clips", type=int, default=None,
+                    help="demo videos timed per case (20; 2 with --smoke)")
+    ap.add_argument("--out", default=None, metavar="DIR",
+                    help="folder for data_pipeline.{json,md} (default benchmarks/results); a path "
+                         "that is not a folder is a file prefix (PREFIX.json, PREFIX.md)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes, one round: checks that the script runs end to end; its "
+                         "figures are meaningless")
     a = ap.parse_args(argv)
+    sizes = SMOKE if a.smoke else FULL
+    a.repeat = sizes["repeat"] if a.repeat is None else a.repeat
+    a.demo_clips = sizes["demo_clips"] if a.demo_clips is None else a.demo_clips
     from paddlevideo.loader import Compose
     backends = ["decord", "cv2", "pyav"]
+    clip = (sizes["size"], sizes["short"], sizes["num_seg"])
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "python": platform.python_version(),
                            "load_before": [round(x, 2) for x in os.getloadavg()]},
-               "per_clip": {}, "dataloader": {}}
+               "smoke": a.smoke, "per_clip": {}, "dataloader": {}}
+    tmp = tempfile.mkdtemp(prefix="bench_")
+    try:
+        # ---- the demo set (data/demo, else made here) ---------------------------------------
+        demo = a.demo or os.path.join(REPO, "data", "demo")
+        if (a.smoke and a.demo is None) or not os.path.isfile(os.path.join(demo, "val.list")):
+            demo = os.path.join(tmp, "demo")
+            sys.path.insert(0, os.path.join(REPO, "data"))
+            import make_demo
+            make_demo.make_demo(demo, quiet=True, **(TINY_DEMO if a.smoke else {}))
+        with open(os.path.join(demo, "train.list")) as f:
+            demo_files = [os.path.join(demo, line.split()[0]) for line in f if line.strip()]
+        videos = a.videos
+        names = ("example.avi", "demo.mp4")
+        if a.smoke and not any(os.path.isfile(os.path.join(videos, n)) for n in names):
+            videos = os.path.join(tmp, "videos")
+            os.makedirs(videos)
+            shutil.copy(demo_files[0], os.path.join(videos, "example.avi"))
+            print(f"smoke: no real videos in {a.videos}; a tiny demo video stands in for example.avi")
 
-    # ---- real videos ----------------------------------------------------------------------
-    for name in ("example.avi", "demo.mp4"):
-        path = os.path.join(a.videos, name)
-        if not os.path.isfile(path):
-            print(f"skipping {path}: not found")
-            continue
+        # ---- real videos ------------------------------------------------------------------
+        for name in names:
+            path = os.path.join(videos, name)
+            if not os.path.isfile(path):
+                print(f"skipping {path}: not found")
+                continue
+            cases = {}
+            for mode in ("test", "train"):
+                for b in backends:
+                    c = Compose(tsm_pipeline(mode, b, *clip))
+                    cases[f"{mode}/{b}"] = (lambda c=c: c({"filename": path}))
+            cases["test/paddlevideo-style reference (decord+PIL)"] = (
+                lambda: reference_test(path, sizes["num_seg"], sizes["size"], sizes["short"]))
+            times = interleaved(cases, a.repeat)
+            results["per_clip"][name] = {k: summary(v) for k, v in times.items()}
+
+        # ---- demo set ---------------------------------------------------------------------
+        picks = demo_files[:: max(1, len(demo_files) // a.demo_clips)][:a.demo_clips]
         cases = {}
         for mode in ("test", "train"):
             for b in backends:
-                c = Compose(tsm_pipeline(mode, b))
-                cases[f"{mode}/{b}"] = (lambda c=c: c({"filename": path}))
-        cases["test/paddlevideo-style reference (decord+PIL)"] = lambda: reference_test(path)
-        times = interleaved(cases, a.repeat)
-        results["per_clip"][name] = {k: summary(v) for k, v in times.items()}
+                c = Compose(demo_pipeline(mode, b, sizes))
+                cases[f"{mode}/{b}"] = (lambda c=c: [c({"filename": p}) for p in picks])
+        times = interleaved(cases, max(sizes["demo_rounds"], a.repeat // 4))
+        meta = {"size": 80, "frames": 32}
+        if os.path.isfile(os.path.join(demo, "meta.json")):
+            with open(os.path.join(demo, "meta.json")) as f:
+                meta = json.load(f)
+        results["per_clip"][f"demo set ({meta['size']}x{meta['size']}, {meta['frames']} frames)"] = {
+            k: summary([t / len(picks) for t in v]) for k, v in times.items()}
 
-    # ---- demo set -------------------------------------------------------------------------
-    demo = a.demo
-    tmp = None
-    if not os.path.isfile(os.path.join(demo, "val.list")):
-        tmp = tempfile.mkdtemp(prefix="demo_")
-        sys.path.insert(0, os.path.join(REPO, "data"))
-        import make_demo
-        make_demo.make_demo(tmp, quiet=True)
-        demo = tmp
-    with open(os.path.join(demo, "train.list")) as f:
-        demo_files = [os.path.join(demo, line.split()[0]) for line in f if line.strip()]
-    picks = demo_files[:: max(1, len(demo_files) // a.demo_clips)][:a.demo_clips]
-    cases = {}
-    for mode in ("test", "train"):
-        for b in backends:
-            c = Compose(demo_pipeline(mode, b))
-            cases[f"{mode}/{b}"] = (lambda c=c: [c({"filename": p}) for p in picks])
-    times = interleaved(cases, max(3, a.repeat // 4))
-    results["per_clip"]["demo set (80x80, 32 frames)"] = {
-        k: summary([t / len(picks) for t in v]) for k, v in times.items()}
-
-    # ---- DataLoader -----------------------------------------------------------------------
-    ex = os.path.join(a.videos, "example.avi")
-    lists = {}
-    if os.path.isfile(ex):
-        lp = os.path.join(tempfile.mkdtemp(prefix="bench_"), "example16.list")
-        with open(lp, "w") as f:
-            f.write("".join(f"{ex} 5\n" for _ in range(32)))
-        lists["example.avi x32, TSM test pipeline, batch 8"] = (lp, "", tsm_pipeline("test", "decord"), 8, 1)
-    lists["demo train set, demo train pipeline, batch 16"] = (
-        os.path.join(demo, "train.list"), demo, demo_pipeline("train", "decord"), 16, 1)
-    for what, (lp, prefix, pipe, bs, epochs) in lists.items():
-        results["dataloader"][what] = {f"{w} workers": loader_rate(lp, prefix, pipe, w, bs, epochs)
-                                       for w in (0, 2)}
-    results["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        # ---- DataLoader -------------------------------------------------------------------
+        ex = os.path.join(videos, "example.avi")
+        lists = {}
+        if os.path.isfile(ex):
+            lp = os.path.join(tmp, "example.list")
+            with open(lp, "w") as f:
+                f.write("".join(f"{ex} 5\n" for _ in range(sizes["copies"])))
+            lists[f"example.avi x{sizes['copies']}, TSM test pipeline, batch {sizes['batch']}"] = (
+                lp, "", tsm_pipeline("test", "decord", *clip), sizes["batch"], 1)
+        lists[f"demo train set, demo train pipeline, batch {sizes['demo_batch']}"] = (
+            os.path.join(demo, "train.list"), demo, demo_pipeline("train", "decord", sizes),
+            sizes["demo_batch"], 1)
+        for what, (lp, prefix, pipe, bs, epochs) in lists.items():
+            results["dataloader"][what] = {f"{w} workers": loader_rate(lp, prefix, pipe, w, bs, epochs)
+                                           for w in (0, 2)}
+        results["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     # ---- report ---------------------------------------------------------------------------
     lines = ["# Data pipeline benchmark", "",
              f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}; load "
              f"average before/after {results['machine']['load_before'][0]} / "
              f"{results['machine']['load_after'][0]}.", "",
-             f"Command: `python benchmarks/data_pipeline.py --repeat {a.repeat}`", "",
-             "## Per clip (ms, median / min)", "", "| video | pipeline/decoder | median | min |",
-             "|---|---|---|---|"]
+             f"Command: `python benchmarks/data_pipeline.py --repeat {a.repeat}"
+             f"{' --smoke' if a.smoke else ''}`", ""]
+    if a.smoke:
+        lines += ["Smoke run (--smoke): tiny clips and videos, one round; the figures are "
+                  "meaningless.", ""]
+    lines += ["## Per clip (ms, median / min)", "", "| video | pipeline/decoder | median | min |",
+              "|---|---|---|---|"]
     for video, rows in results["per_clip"].items():
         for k, v in rows.items():
             lines.append(f"| {video} | {k} | {v['median_ms']} | {v['min_ms']} |")
@@ -193,15 +251,13 @@ def main(argv=None):
             lines.append(f"| {what} | {k} | {v['clips']} | {v['seconds']} | {v['clips_per_s']} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out + ".json", "w") as f:
+    out = out_prefix(a.out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    with open(a.out + ".md", "w") as f:
+    with open(out + ".md", "w") as f:
         f.write(text)
-    print(f"wrote {a.out}.json and {a.out}.md")
-    if tmp:
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"wrote {out}.json and {out}.md")
     return 0
 
 

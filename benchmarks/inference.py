@@ -1,6 +1,7 @@
 """TSM-R50 8x224 inference on this CPU: every means side by side in one run, as ratios.
 
     python benchmarks/inference.py [--runs 3] [--threads 1 2] [--batches 1 8] [--skip_dygraph_b8]
+                                   [--out DIR] [--smoke]
 
 Compares dygraph, the PaddleVideo-equivalent export (Paddle Inference fp32, BatchNorm as exported
 by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime fp32 and int8
@@ -8,11 +9,15 @@ by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime f
 when installed; on 1 thread and on all threads; batch 1 and 8. Then the online per-frame step. Each
 variant's answers are compared with the fp32 export: max logit difference on random clips and
 top-1 agreement on the real videos in ../shared/videos (random seeded weights: no trained weights
-offline; agreement of the rankings is what precision changes). Writes benchmarks/results/inference.{json,md}.
+offline; agreement of the rankings is what precision changes). Writes inference.{json,md} to --out
+(benchmarks/results). --smoke runs every step (exports, ONNX, int8, online) on TSM-R18 4x32, one
+run, 1 thread, batches 1 and 2, calibrating on random clips when the real videos are absent: it
+checks that the script works end to end, and its figures are meaningless.
 """
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -22,21 +27,30 @@ import numpy as np
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIDEOS = os.path.join(HERE, "..", "..", "shared", "videos")
+RESULTS = os.path.join(HERE, "results")
+# The full run and --smoke: model (depth, segments, input size) and default --runs/--batches/--threads.
+FULL = {"label": "TSM-R50 8x224", "depth": 50, "num_seg": 8, "size": 224, "runs": 3,
+        "batches": [1, 8], "threads": None}
+SMOKE = {"label": "TSM-R18 4x32 (smoke)", "depth": 18, "num_seg": 4, "size": 32, "runs": 1,
+         "batches": [1, 2], "threads": [1]}
 
 
-def build(mode="bidirectional"):
+def build(mode="bidirectional", sizes=FULL):
     import paddle
     from paddlevideo.modeling.builder import build_model
     paddle.seed(0)
     cfg = {"framework": "Recognizer2D",
-           "backbone": {"name": "ResNetTSM", "depth": 50, "num_seg": 8, "shift_mode": mode},
-           "head": {"name": "TSMHead", "num_classes": 400}}
+           "backbone": {"name": "ResNetTSM", "depth": sizes["depth"], "num_seg": sizes["num_seg"],
+                        "shift_mode": mode},
+           "head": {"name": "TSMHead", "num_classes": 400,
+                    "in_channels": 2048 if sizes["depth"] >= 50 else 512}}
     model = build_model(cfg, load_pretrained=False)
     rng = np.random.RandomState(0)
     for name, buf in model.named_buffers():            # realistic BN statistics
         if name.endswith("_variance"):
             buf.set_value(rng.uniform(0.5, 2.0, buf.shape).astype("float32"))
-    model.head.fc.weight.set_value(rng.normal(0, 0.02, [2048, 400]).astype("float32"))
+    fc = model.head.fc.weight
+    fc.set_value(rng.normal(0, 0.02, fc.shape).astype("float32"))
     model.eval()
     return model
 
@@ -51,7 +65,7 @@ def timed(fn, x, runs):
     return 1000.0 * float(np.median(ts))
 
 
-def video_clips(seeds=None):
+def video_clips(seeds=None, sizes=FULL):
     """The test pipeline's clip of each real video; with `seeds`, one clip per seed and video
     with the training-style random frame offsets (int8 calibration data)."""
     try:
@@ -59,10 +73,10 @@ def video_clips(seeds=None):
     except Exception:
         return []
     pipe = {"decode": {"name": "VideoDecoder", "backend": "decord"},
-            "sample": {"name": "Sampler", "num_seg": 8, "valid_mode": seeds is None,
+            "sample": {"name": "Sampler", "num_seg": sizes["num_seg"], "valid_mode": seeds is None,
                        "select_left": True},
-            "transform": [{"Scale": {"short_size": 256, "fixed_ratio": False}},
-                          {"CenterCrop": {"target_size": 224}}, {"Image2Array": None},
+            "transform": [{"Scale": {"short_size": sizes["size"] * 8 // 7, "fixed_ratio": False}},
+                          {"CenterCrop": {"target_size": sizes["size"]}}, {"Image2Array": None},
                           {"Normalization": {"mean": [0.485, 0.456, 0.406],
                                              "std": [0.229, 0.224, 0.225]}}]}
     out = []
@@ -90,26 +104,46 @@ def quantize_int8(onnx_file, infer_config, clips):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--threads", type=int, nargs="*", default=None)
-    ap.add_argument("--batches", type=int, nargs="*", default=[1, 8])
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per variant (3; 1 with --smoke)")
+    ap.add_argument("--threads", type=int, nargs="*", default=None,
+                    help="thread counts (1 and all cores; 1 with --smoke)")
+    ap.add_argument("--batches", type=int, nargs="*", default=None,
+                    help="batch sizes (1 8; 1 2 with --smoke)")
     ap.add_argument("--skip_dygraph_b8", action="store_true")
     ap.add_argument("--markdown_from", metavar="JSON", help="only rewrite inference.md from a results file")
+    ap.add_argument("--out", default=RESULTS, metavar="DIR",
+                    help="folder for inference.{json,md} (default benchmarks/results)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="TSM-R18 4x32, one run, every step kept: checks that the script runs end to "
+                         "end; its figures are meaningless")
     args = ap.parse_args()
     if args.markdown_from:
         with open(args.markdown_from) as f:
-            write_markdown(json.load(f))
+            write_markdown(json.load(f), args.out)
         return
+    tmp = tempfile.mkdtemp(prefix="bench_")
+    try:
+        measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, tmp):
+    """Export into `tmp`, time and compare every variant, write the results to args.out."""
     import paddle
     from paddlevideo.deploy import InferenceEngine, cpu_count, cpu_has_bf16, export_model
     from paddlevideo.deploy.errors import DeployError
     from paddlevideo.deploy.online import OnlineStepEngine, export_online
+    from paddlevideo.deploy.quant import MIN_CALIB_CLIPS
 
-    threads = args.threads or sorted({1, cpu_count()})
-    model = build()
-    tmp = tempfile.mkdtemp(prefix="bench_")
-    export_model(model, os.path.join(tmp, "pv"), "TSM", 8, 224, fold_bn=False)
-    export_model(model, os.path.join(tmp, "ours"), "TSM", 8, 224)
+    sizes = SMOKE if args.smoke else FULL
+    runs = sizes["runs"] if args.runs is None else args.runs
+    batches = args.batches or sizes["batches"]
+    threads = args.threads or sizes["threads"] or sorted({1, cpu_count()})
+    seg, size = sizes["num_seg"], sizes["size"]
+    model = build(sizes=sizes)
+    export_model(model, os.path.join(tmp, "pv"), "TSM", seg, size, fold_bn=False)
+    export_model(model, os.path.join(tmp, "ours"), "TSM", seg, size)
     onnx_ok = False
     try:
         from paddlevideo.deploy.onnx_export import export_onnx
@@ -122,19 +156,25 @@ def main():
     int8_check = None
     if onnx_ok:
         try:
-            calib = video_clips(seeds=range(8))
+            calib, source = video_clips(seeds=range(8), sizes=sizes), "real"
+            if args.smoke and len(calib) < MIN_CALIB_CLIPS:     # no real videos here
+                print(f"smoke: {VIDEOS} gave {len(calib)} clips; int8 calibrates on random ones")
+                calib = list(np.random.RandomState(2).standard_normal(
+                    (MIN_CALIB_CLIPS, seg, 3, size, size)).astype("float32"))
+                source = "random"
             int8_check = quantize_int8(os.path.join(tmp, "ours", "TSM.onnx"),
                                        os.path.join(tmp, "ours", "TSM.infer.yaml"), calib)
-            print(f"int8 calibrated on {len(calib)} real clips: top-1 agreement with fp32 "
+            print(f"int8 calibrated on {len(calib)} {source} clips: top-1 agreement with fp32 "
                   f"{int8_check['agree']}/{int8_check['clips']}, max logit difference "
                   f"{int8_check['rel_diff']:.1%} of the logit scale")
         except Exception as e:
             print(f"ONNX Runtime int8 variant skipped: {e}")
 
     rng = np.random.RandomState(1)
-    rows, results = [], {"machine": {"cpus": cpu_count(), "bf16_native": cpu_has_bf16()},
-                         "latency_ms": {}, "agreement": {}, "int8_check": int8_check}
-    clips_real = video_clips()
+    results = {"machine": {"cpus": cpu_count(), "bf16_native": cpu_has_bf16()},
+               "model": sizes["label"], "smoke": args.smoke,
+               "latency_ms": {}, "agreement": {}, "int8_check": int8_check}
+    clips_real = video_clips(sizes=sizes)
     for t in threads:
         os.environ["OMP_NUM_THREADS"] = str(t)
         variants = {
@@ -149,16 +189,16 @@ def main():
         if int8_check:
             variants["ONNX Runtime int8"] = InferenceEngine(os.path.join(tmp, "ours"), precision="int8",
                                                             cpu_threads=t, backend="onnxruntime")
-        for b in args.batches:
-            x = rng.standard_normal((b, 8, 3, 224, 224)).astype("float32")
+        for b in batches:
+            x = rng.standard_normal((b, seg, 3, size, size)).astype("float32")
             row = {}
             if not (b > 1 and args.skip_dygraph_b8):
                 def dyg(v):
                     with paddle.no_grad():
                         return model(paddle.to_tensor(v)).numpy()
-                row["dygraph"] = timed(dyg, x, max(1, args.runs if b == 1 else 1))
+                row["dygraph"] = timed(dyg, x, max(1, runs if b == 1 else 1))
             for name, eng in variants.items():
-                row[name] = timed(eng, x, args.runs)
+                row[name] = timed(eng, x, runs)
             results["latency_ms"][f"{t} thread(s), batch {b}"] = row
             base = row["PaddleVideo-style export fp32"]
             print(f"\n== {t} thread(s), batch {b}: latency ms (ratio to PaddleVideo-style export), "
@@ -167,7 +207,7 @@ def main():
                 print(f"  {name:32s} {ms:9.1f}  x{ms / base:5.2f}  {1000.0 * b / ms:7.2f}")
         if t == threads[-1]:
             ref_eng = variants["ours fp32 (BN folded)"]
-            xr = rng.standard_normal((4, 8, 3, 224, 224)).astype("float32")
+            xr = rng.standard_normal((4, seg, 3, size, size)).astype("float32")
             ref = ref_eng(xr)
             ref_real = [ref_eng(c[None])[0] for c in clips_real]
             for name, eng in variants.items():
@@ -184,20 +224,20 @@ def main():
             results["agreement"]["dygraph"] = {"max_abs_logit_diff_random": float(np.abs(dy - ref).max()),
                                                "logit_scale": float(np.abs(ref).max())}
     # online per-frame step
-    uni = build("unidirectional")
+    uni = build("unidirectional", sizes)
     t = threads[-1]
-    export_model(uni, os.path.join(tmp, "uni"), "TSM", 8, 224)
-    export_online(uni, os.path.join(tmp, "online"), "TSM_online", 224)
-    frame = rng.standard_normal((1, 3, 224, 224)).astype("float32")
-    clip = rng.standard_normal((1, 8, 3, 224, 224)).astype("float32")
+    export_model(uni, os.path.join(tmp, "uni"), "TSM", seg, size)
+    export_online(uni, os.path.join(tmp, "online"), "TSM_online", size)
+    frame = rng.standard_normal((1, 3, size, size)).astype("float32")
+    clip = rng.standard_normal((1, seg, 3, size, size)).astype("float32")
     online = {}
     for prec in (["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]):
         step = OnlineStepEngine(os.path.join(tmp, "online"), precision=prec, cpu_threads=t)
         bufs = step.init_buffers()
         clip_eng = InferenceEngine(os.path.join(tmp, "uni"), precision=prec, cpu_threads=t)
-        frame_ms = timed(lambda f: step(f, bufs), frame, args.runs * 3)
+        frame_ms = timed(lambda f: step(f, bufs), frame, runs * 3)
         try:
-            clip_ms = timed(clip_eng, clip, args.runs)
+            clip_ms = timed(clip_eng, clip, runs)
         except DeployError as e:            # Paddle's bf16 passes fail on the online clip model
             online[prec] = {"frame_ms": frame_ms, "clip_error": str(e)}
             print(f"\n== online step {prec}, {t} thread(s): {frame_ms:.1f} ms per frame; the clip "
@@ -205,23 +245,27 @@ def main():
             continue
         online[prec] = {"frame_ms": frame_ms, "clip_ms": clip_ms, "ratio": frame_ms / clip_ms}
         print(f"\n== online step {prec}, {t} thread(s): {frame_ms:.1f} ms per frame vs "
-              f"{clip_ms:.1f} ms per 8-frame clip: ratio {frame_ms / clip_ms:.3f} (target <= 0.125)")
+              f"{clip_ms:.1f} ms per {seg}-frame clip: ratio {frame_ms / clip_ms:.3f} "
+              f"(target <= {1 / seg:.3g})")
     results["online"] = online
     print("\n== agreement with our fp32 export")
     for name, a in results["agreement"].items():
         print(f"  {name:32s} {a}")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "inference.json"), "w") as f:
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "inference.json"), "w") as f:
         json.dump(results, f, indent=1)
-    write_markdown(results)
-    print("wrote benchmarks/results/inference.{json,md}")
+    write_markdown(results, args.out)
+    print(f"wrote {os.path.join(args.out, 'inference')}.{{json,md}}")
 
 
-def write_markdown(results):
-    """benchmarks/results/inference.md from the results dict (also: --markdown_from JSON)."""
+def write_markdown(results, out=RESULTS):
+    """OUT/inference.md from the results dict (also: --markdown_from JSON)."""
     int8_check, online = results.get("int8_check"), results.get("online", {})
-    with open(os.path.join(HERE, "results", "inference.md"), "w") as f:
-        f.write("# TSM-R50 8x224 inference (benchmarks/inference.py)\n\n")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "inference.md"), "w") as f:
+        f.write(f"# {results.get('model', FULL['label'])} inference (benchmarks/inference.py)\n\n")
+        if results.get("smoke"):
+            f.write("Smoke run (--smoke): tiny model, one run; the figures are meaningless.\n\n")
         for key, row in results["latency_ms"].items():
             base = row["PaddleVideo-style export fp32"]
             f.write(f"\n## {key}\n\n| variant | ms | ratio | clips/s |\n|---|---|---|---|\n")

@@ -6,9 +6,10 @@ statistics), at
 PaddleVideo's shapes ([32,16,32,32] and [128,64,128,128], 2 segments) and at the shapes of
 TSM-R50's shifted activations for one 8-frame 224px clip.
 
-    python benchmarks/shift_op.py [--repeats 20] [--device cpu|gpu]
+    python benchmarks/shift_op.py [--repeats 20] [--device cpu|gpu] [--out DIR] [--smoke]
 
-Prints a table and writes benchmarks/results/shift_op.{json,md}.
+Prints a table and writes shift_op.{json,md} to --out (benchmarks/results). --smoke runs the same
+code on two small shapes with one repeat, only to check that the script still works (CI).
 """
 import argparse
 import json
@@ -31,6 +32,10 @@ CASES = [
     ("R50 res3 in", [8, 512, 28, 28], 8),
     ("R50 res4 in", [8, 1024, 14, 14], 8),
     ("R50 res5 in", [8, 2048, 7, 7], 8),
+]
+SMOKE_CASES = [            # --smoke: a few hundred KB each, milliseconds
+    ("smoke, 2 segments", [8, 32, 16, 16], 2),
+    ("smoke, 4 segments", [8, 64, 8, 8], 4),
 ]
 RATIO = 0.125
 
@@ -112,13 +117,21 @@ def peak_memory(impl, shape, num_seg, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed runs per case (20; 1 with --smoke)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=RESULTS, metavar="DIR",
+                        help="folder for shift_op.{json,md} (default benchmarks/results)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="two small shapes, one repeat: checks that the script runs end to end; "
+                             "its figures are meaningless")
     args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 1 if args.smoke else 20
     import paddle
     paddle.set_device(args.device)
     rows = []
-    for label, shape, num_seg in CASES:
+    for label, shape, num_seg in SMOKE_CASES if args.smoke else CASES:
         t = time_case(shape, num_seg, args.repeats)
         mem = {impl: peak_memory(impl, shape, num_seg, args.device) for impl in IMPLS}
         row = {"case": label, "shape": shape, "num_seg": num_seg,
@@ -135,22 +148,24 @@ def main():
             "date": time.strftime("%Y-%m-%d"), "device": args.device,
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "paddle": paddle.__version__, "threads": os.environ.get("OMP_NUM_THREADS"),
-            "repeats": args.repeats, "shift_ratio": RATIO}
-    os.makedirs(RESULTS, exist_ok=True)
+            "repeats": args.repeats, "shift_ratio": RATIO, "smoke": args.smoke}
+    os.makedirs(args.out, exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device.split(':')[0]}"
-    with open(os.path.join(RESULTS, f"shift_op{suffix}.json"), "w") as f:
+    with open(os.path.join(args.out, f"shift_op{suffix}.json"), "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     lines = [f"`{meta['command']}` ({meta['date']}, {meta['device']}, {meta['machine']}, "
              f"Paddle {meta['paddle']}, OMP_NUM_THREADS={meta['threads']})", "",
              "| case | shape (segments) | fwd fused / composed ms | bwd fused / composed ms | "
              "fwd speed-up | bwd speed-up | peak MB fused / composed |",
              "|---|---|---|---|---|---|---|"]
+    if args.smoke:
+        lines[1:1] = ["", "Smoke run (--smoke): tiny shapes, one repeat; the figures are meaningless."]
     for r in rows:
         lines.append(f"| {r['case']} | {r['shape']} ({r['num_seg']}) | {r['fused_forward_ms']:.3f} / "
                      f"{r['composed_forward_ms']:.3f} | {r['fused_backward_ms']:.3f} / {r['composed_backward_ms']:.3f} | "
                      f"{r['forward_speedup']}x | {r['backward_speedup']}x | {r['fused_peak_mb']:.0f} / "
                      f"{r['composed_peak_mb']:.0f} |")
-    with open(os.path.join(RESULTS, f"shift_op{suffix}.md"), "w") as f:
+    with open(os.path.join(args.out, f"shift_op{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 

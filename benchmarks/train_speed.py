@@ -1,6 +1,7 @@
 """Training speed and --test throughput on this CPU.
 
     python benchmarks/train_speed.py [--iters 6] [--r50_iters 3] [--test_runs 4] [--parts ...]
+                                     [--out DIR] [--smoke]
 
 Parts (each in its own process, so each gets the thread count it asks for before paddle loads):
 - train_demo: the demo config (configs/recognition/tsm/tsm_demo.yaml, its default workers):
@@ -11,7 +12,10 @@ Parts (each in its own process, so each gets the thread count it asks for before
   (PaddleVideo's default) and on all cores.
 - test_fast: what `main.py --test` runs on CPU (the deploy InferenceEngine, oneDNN fp32, all
   cores), same model and input; its answers are checked against dygraph.
-Prints a table and writes benchmarks/results/train_speed.{json,md}.
+Prints a table and writes train_speed.{json,md} to --out (benchmarks/results).
+--smoke runs the same parts on TSM-R18 4x32 for one or two steps and runs (and on a tiny demo set
+made in a temporary folder, not data/demo): it checks that the script works end to end, and its
+figures are meaningless.
 """
 import argparse
 import json
@@ -28,6 +32,29 @@ sys.path.insert(0, REPO)
 RESULTS = os.path.join(HERE, "results")
 EXAMPLE = os.path.join(REPO, "..", "shared", "videos", "example.avi")
 PADDLEVIDEO = {"dygraph_1": 2.2, "dygraph_2": 1.6, "inference_1": 0.72, "inference_2": 0.54}
+R50_CONFIG = os.path.join(REPO, "configs/recognition/tsm/tsm_k400_videos.yaml")
+# The full run and --smoke: default step/run counts, the R50 parts' model (overrides of R50_CONFIG)
+# and input, the R50 training list (copies of the video, workers).
+FULL = {"iters": 6, "r50_iters": 3, "test_runs": 4, "label": "TSM-R50 8x224", "overrides": [],
+        "num_seg": 8, "size": 224, "copies": 16, "workers": 4}
+SMOKE = {"iters": 2, "r50_iters": 2, "test_runs": 1, "label": "TSM-R18 4x32 (smoke)",
+         "overrides": ["MODEL.backbone.depth=18", "MODEL.head.in_channels=512",
+                       "MODEL.backbone.num_seg=4", "PIPELINE.train.sample.num_seg=4",
+                       "PIPELINE.train.transform.0.MultiScaleCrop.target_size=32"],
+         "num_seg": 4, "size": 32, "copies": 4, "workers": 2}
+
+
+def _sizes(args):
+    return SMOKE if args.smoke else FULL
+
+
+def _tiny_demo(out):
+    """--smoke's demo set in `out`: 8 train videos of 40x40, 16 frames (seconds to make)."""
+    sys.path.insert(0, os.path.join(REPO, "data"))
+    import make_demo
+    make_demo.make_demo(out, per_class=2, val_per_class=1, test_per_class=1, size=40, frames=16,
+                        pairs=[0, 1], quiet=True)
+    return out
 
 
 def _train(config, overrides, iters):
@@ -47,38 +74,52 @@ def _train(config, overrides, iters):
 
 
 def part_train_demo(args):
+    os.chdir(REPO)
+    if args.smoke:                  # a tiny demo set of its own, 4 segments, batch 2
+        with tempfile.TemporaryDirectory(prefix="bench_demo_") as tmp:
+            over = [f"DATASET.train.file_path={os.path.join(_tiny_demo(tmp), 'train.list')}",
+                    f"DATASET.train.data_prefix={tmp}", "DATASET.batch_size=2",
+                    "MODEL.backbone.num_seg=4", "PIPELINE.train.sample.num_seg=4"]
+            return _train("configs/recognition/tsm/tsm_demo.yaml", over, args.iters)
     if not os.path.isfile(os.path.join(REPO, "data", "demo", "train.list")):
         subprocess.run([sys.executable, os.path.join(REPO, "data", "make_demo.py"), "--quiet"],
                        check=True)
-    os.chdir(REPO)
     return _train("configs/recognition/tsm/tsm_demo.yaml", [], args.iters)
 
 
 def part_train_r50(args):
-    if not os.path.isfile(EXAMPLE):
+    sizes = _sizes(args)
+    if not os.path.isfile(EXAMPLE) and not args.smoke:
         return {"skipped": f"{EXAMPLE} not found"}
-    tmp = tempfile.mkdtemp(prefix="bench_r50_")
-    lst = os.path.join(tmp, "train.list")
-    with open(lst, "w") as f:
-        for i in range(16):
-            f.write(f"{os.path.abspath(EXAMPLE)} {i % 4}\n")
-    over = [f"DATASET.train.file_path={lst}", "DATASET.train.data_prefix=",
-            "DATASET.batch_size=2", "DATASET.num_workers=4", "MODEL.backbone.pretrained=null",
-            "MODEL.head.num_classes=4"]
-    return _train(os.path.join(REPO, "configs/recognition/tsm/tsm_k400_videos.yaml"), over,
-                  args.r50_iters)
+    with tempfile.TemporaryDirectory(prefix="bench_r50_") as tmp:
+        video = os.path.abspath(EXAMPLE)
+        if not os.path.isfile(video):       # --smoke without the real videos: a tiny demo one
+            demo = _tiny_demo(os.path.join(tmp, "demo"))
+            with open(os.path.join(demo, "train.list")) as f:
+                video = os.path.join(demo, f.readline().split()[0])
+        lst = os.path.join(tmp, "train.list")
+        with open(lst, "w") as f:
+            for i in range(sizes["copies"]):
+                f.write(f"{video} {i % 4}\n")
+        over = [f"DATASET.train.file_path={lst}", "DATASET.train.data_prefix=",
+                "DATASET.batch_size=2", f"DATASET.num_workers={sizes['workers']}",
+                "MODEL.backbone.pretrained=null", "MODEL.head.num_classes=4"] + sizes["overrides"]
+        return _train(R50_CONFIG, over, args.r50_iters)
 
 
-def _r50():
+def _r50(args):
+    """The R50 config's model (--smoke: TSM-R18 4x32), random weights, and one random clip."""
     import paddle
     from paddlevideo.modeling import build_model
     from paddlevideo.utils.config import get_config
+    sizes = _sizes(args)
     paddle.seed(0)
-    cfg = get_config(os.path.join(REPO, "configs/recognition/tsm/tsm_k400_videos.yaml"))
+    cfg = get_config(R50_CONFIG, sizes["overrides"])
     model = build_model(cfg.MODEL, load_pretrained=False)
     model.eval()
     import numpy as np
-    imgs = np.random.default_rng(0).standard_normal((1, 8, 3, 224, 224)).astype("float32")
+    shape = (1, sizes["num_seg"], 3, sizes["size"], sizes["size"])
+    imgs = np.random.default_rng(0).standard_normal(shape).astype("float32")
     return model, imgs
 
 
@@ -96,7 +137,7 @@ def _time(fn, runs):
 def part_test_dygraph(args):
     import paddle
     from paddlevideo.tasks.runner import DygraphRunner
-    model, imgs = _r50()
+    model, imgs = _r50(args)
     run = DygraphRunner(model)
     x = paddle.to_tensor(imgs)
     median, times = _time(lambda: run(x), args.test_runs)
@@ -107,7 +148,7 @@ def part_test_dygraph(args):
 
 def part_test_fast(args):
     from paddlevideo.tasks.runner import make_runner
-    model, imgs = _r50()
+    model, imgs = _r50(args)
     threads = int(os.environ["OMP_NUM_THREADS"])
     run = make_runner(model, list(imgs.shape[1:]), engine="inference", threads=threads)
     median, times = _time(lambda: run(imgs), args.test_runs)
@@ -128,7 +169,8 @@ def run_part(name, args):
     env.pop("PADDLEVIDEO_OMP_AUTO", None)
     env["OMP_NUM_THREADS"] = str(PARTS[name][1] or available_cores())
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--iters", str(args.iters),
-           "--r50_iters", str(args.r50_iters), "--test_runs", str(args.test_runs)]
+           "--r50_iters", str(args.r50_iters), "--test_runs", str(args.test_runs), "--out", args.out]
+    cmd += ["--smoke"] if args.smoke else []          # the child sees the run's settings
     t = time.time()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
@@ -141,12 +183,24 @@ def run_part(name, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=6, help="demo training steps (first not timed)")
-    ap.add_argument("--r50_iters", type=int, default=3, help="TSM-R50 training steps")
-    ap.add_argument("--test_runs", type=int, default=4, help="timed forward passes per engine")
+    ap.add_argument("--iters", type=int, default=None,
+                    help="demo training steps, first not timed (6; 2 with --smoke)")
+    ap.add_argument("--r50_iters", type=int, default=None,
+                    help="TSM-R50 training steps (3; 2 with --smoke)")
+    ap.add_argument("--test_runs", type=int, default=None,
+                    help="timed forward passes per engine (4; 1 with --smoke)")
     ap.add_argument("--parts", nargs="*", default=list(PARTS), choices=list(PARTS))
+    ap.add_argument("--out", default=RESULTS, metavar="DIR",
+                    help="folder for train_speed.{json,md} (default benchmarks/results)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="TSM-R18 4x32, a tiny demo set, one or two steps and runs: checks that the "
+                         "script runs end to end; its figures are meaningless")
     ap.add_argument("--child", choices=list(PARTS), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    sizes = _sizes(args)
+    for key in ("iters", "r50_iters", "test_runs"):
+        if getattr(args, key) is None:
+            setattr(args, key, sizes[key])
     if args.child:
         result = PARTS[args.child][0](args)
         print("RESULT " + json.dumps(result))
@@ -154,7 +208,8 @@ def main():
     from paddlevideo.tasks.env import available_cores
     results = {"machine": {"cores": available_cores(), "cpu": platform.processor() or
                            platform.machine(), "python": platform.python_version()},
-               "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:])}
+               "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:]),
+               "model": sizes["label"], "smoke": args.smoke}
     for name in args.parts:
         print(f"running {name} ...", flush=True)
         results[name] = run_part(name, args)
@@ -183,7 +238,7 @@ def main():
                         ("test_fast", "--test engine, all cores")):
         r = results.get(name, {})
         if "sec_per_clip" in r:
-            lines.append(f"| TSM-R50 8x224 batch 1, {label} ({r['threads']} threads): s/clip | "
+            lines.append(f"| {sizes['label']} batch 1, {label} ({r['threads']} threads): s/clip | "
                          f"{r['sec_per_clip']:.3f} |")
     if "sec_per_clip" in fast:
         base = PADDLEVIDEO["dygraph_1"]
@@ -199,12 +254,15 @@ def main():
                      f"{results['test_fast_same_top1']} |")
     table = "\n".join(lines)
     print(table)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "train_speed.json"), "w") as f:
+    smoke = ("Smoke run (--smoke): tiny model and data, one or two steps and runs; the figures "
+             "are meaningless.\n\n" if args.smoke else "")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "train_speed.json"), "w") as f:
         json.dump(results, f, indent=2)
-    with open(os.path.join(RESULTS, "train_speed.md"), "w") as f:
+    with open(os.path.join(args.out, "train_speed.md"), "w") as f:
         f.write(f"# Training and test speed\n\n`{results['command']}` on "
-                f"{results['machine']['cores']} cores ({results['machine']['cpu']}).\n\n{table}\n")
+                f"{results['machine']['cores']} cores ({results['machine']['cpu']}).\n\n"
+                f"{smoke}{table}\n")
 
 
 if __name__ == "__main__":

@@ -81,11 +81,16 @@ def test_train_and_test_scripts(demo, tmp_path):
 
 
 def test_train_script_says_how_to_make_missing_lists(tmp_path):
-    code, log = run(["bash", "scripts/train/train_tsm.sh", DEMO,
-                     "-o", f"DATASET.train.file_path={tmp_path}/none.list"])
-    assert code == 1
-    assert f"DATASET.train.file_path: {tmp_path}/none.list" in log
-    assert "docs/data.md" in log and "Traceback" not in log
+    lists = ["-o", f"DATASET.train.file_path={tmp_path}/mine/train.list",
+             "-o", f"DATASET.valid.file_path={tmp_path}/mine/val.list"]
+    code, log = run(["bash", "scripts/train/train_tsm.sh", DEMO] + lists)
+    assert code == 1 and "Traceback" not in log
+    assert f"DATASET.train.file_path: {tmp_path}/mine/train.list" in log
+    assert f"DATASET.valid.file_path: {tmp_path}/mine/val.list" in log
+    assert "as described in docs/data.md" in log
+    code, log = run(["bash", "scripts/train/train_tsm.sh", DEMO] +
+                    [x.replace("/mine/", "/demo/") for x in lists])
+    assert code == 1 and "python data/make_demo.py" in log
 
 
 def test_reproduce_demo_writes_the_table_and_plot(demo, tmp_path):

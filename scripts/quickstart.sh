@@ -25,6 +25,7 @@ source scripts/env.sh
 settings=$("$PY" - "$CONFIG" "$@" <<'PYEOF'
 import os, shlex, sys
 sys.path.insert(0, os.getcwd())
+from paddlevideo.tasks.common import output_dir_of
 from paddlevideo.utils.config import ConfigError, get_config
 args = sys.argv[2:]
 if len(args) % 2 or any(a not in ("-o", "--override") for a in args[::2]):
@@ -35,7 +36,7 @@ except ConfigError as e:
     sys.exit(f"error: {e}")
 test = cfg.DATASET.test
 values = {"DATA": os.path.dirname(test.file_path), "TEST_LIST": test.file_path,
-          "PREFIX": test.get("data_prefix") or "", "OUT": cfg.output_dir,
+          "PREFIX": test.get("data_prefix") or "", "OUT": output_dir_of(cfg),
           "NAME": cfg.model_name, "EPOCHS": int(cfg.epochs)}
 print("\n".join(f"{k}={shlex.quote(str(v))}" for k, v in values.items()))
 PYEOF
@@ -67,9 +68,11 @@ step "4/6 test ($WEIGHTS)"
 step "5/6 export to Paddle Inference ($EXPORT)"
 onnx=""
 if "$PY" -c "import paddle2onnx, onnxruntime" 2>/dev/null; then onnx="--onnx"; fi
-# export_model.py's -o is the output folder, so the config overrides do not go to it: the model
-# shape (backbone, classes, segments, size) comes from the demo config, as trained.
-"$PY" tools/export_model.py -c "$CONFIG" -p "$WEIGHTS" -o "$EXPORT" --label_list "$DATA/label_list.txt" $onnx
+# export_model.py's -o is the output folder; the config overrides go to its --override.
+values=()
+for ((i = 1; i < ${#OVERRIDES[@]}; i += 2)); do values+=("${OVERRIDES[i]}"); done
+"$PY" tools/export_model.py -c "$CONFIG" -p "$WEIGHTS" -o "$EXPORT" \
+  --label_list "$DATA/label_list.txt" $onnx ${values[@]+--override "${values[@]}"}
 
 step "6/6 predict on demo test videos"
 awk -v d="$PREFIX" 'NR % 25 == 1 {print (d == "" ? $1 : d "/" $1)}' "$TEST_LIST" > "$OUT/predict_demo.list"   # 4 classes

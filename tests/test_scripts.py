@@ -5,6 +5,8 @@ PY is set to this interpreter, so the scripts use the environment the tests run 
 nothing (scripts/env.sh)."""
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -35,10 +37,21 @@ def run(cmd, **kw):
     return out.returncode, out.stdout + out.stderr
 
 
-def test_quickstart_runs_end_to_end_then_reuses_what_it_made(demo, tmp_path):
+@pytest.fixture
+def default_output_dir():
+    """A model name of its own, so the quick start writes to its default output/<model_name>
+    (as a user's run does) without touching a user's output/TSM_demo; removed afterwards."""
+    name = f"quickstart_test_{os.getpid()}"
+    out = os.path.join(REPO, "output", name)
+    yield name, out
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def test_quickstart_runs_end_to_end_then_reuses_what_it_made(demo, default_output_dir):
     root, overrides = demo
-    out = tmp_path / "out"
-    cmd = ["bash", "scripts/quickstart.sh", "-o", "epochs=1", "-o", f"output_dir={out}"] + overrides
+    name, out = default_output_dir
+    out = pathlib.Path(out)
+    cmd = ["bash", "scripts/quickstart.sh", "-o", "epochs=1", "-o", f"model_name={name}"] + overrides
     code, log = run(cmd)
     assert code == 0, log[-3000:]
     for step in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
@@ -49,11 +62,11 @@ def test_quickstart_runs_end_to_end_then_reuses_what_it_made(demo, tmp_path):
     result = json.loads((out / "test_results.json").read_text())
     assert (result["evaluated"], result["failed"]) == (20, 0)
     export = out / "inference"
-    assert (export / "TSM_demo.json").is_file() and (export / "TSM_demo.pdiparams").is_file()
+    assert (export / f"{name}.json").is_file() and (export / f"{name}.pdiparams").is_file()
     labels = (root / "label_list.txt").read_text().split()
     rows = [json.loads(x) for x in (out / "predict_demo.jsonl").read_text().splitlines()]
     assert rows and all(r["top1"] in labels for r in rows)
-    checkpoint = out / "TSM_demo_epoch_00001.pdparams"
+    checkpoint = out / f"{name}_epoch_00001.pdparams"
     made = checkpoint.stat().st_mtime_ns
 
     code, log = run(cmd)

@@ -2,8 +2,8 @@
 # The main job end to end on the embedded demo set, with no download:
 #   set up the virtual environment, generate the demo videos, train TSM (ResNet-18, 8 segments,
 #   32 px) on the CPU, test it, export it to Paddle Inference, and predict on a few videos with
-#   label names. 10-15 minutes on 2 CPU cores (14 min 14 s measured from a fresh clone, install
-#   included, with another job on the machine). Run it again and it reuses what it made.
+#   label names. 10-15 minutes on 2 CPU cores (12 min 58 s measured from a fresh clone, install
+#   included). Run it again and it reuses what it made (14 s).
 #
 #   bash scripts/quickstart.sh                 # everything
 #   FRESH=1 bash scripts/quickstart.sh         # train again from scratch

@@ -41,8 +41,6 @@ FULL = {"num_seg": 8, "size": 224, "short": 256, "demo_size": 64, "demo_short": 
         "batch": 8, "demo_batch": 16, "repeat": 20, "demo_clips": 20, "demo_rounds": 3}
 SMOKE = {"num_seg": 4, "size": 32, "short": 36, "demo_size": 32, "demo_short": 36, "copies": 4,
          "batch": 2, "demo_batch": 4, "repeat": 1, "demo_clips": 2, "demo_rounds": 1}
-TINY_DEMO = {"per_class": 2, "val_per_class": 1, "test_per_class": 1, "size": 40, "frames": 16,
-             "pairs": [0, 1]}                   # --smoke's demo set: 8 train videos of 40x40
 
 
 def tsm_pipeline(mode, backend, size=224, short=256, num_seg=8):
@@ -165,10 +163,8 @@ def main(argv=None):
         # ---- the demo set (data/demo, else made here) ---------------------------------------
         demo = a.demo or os.path.join(REPO, "data", "demo")
         if (a.smoke and a.demo is None) or not os.path.isfile(os.path.join(demo, "val.list")):
-            demo = os.path.join(tmp, "demo")
-            sys.path.insert(0, os.path.join(REPO, "data"))
-            import make_demo
-            make_demo.make_demo(demo, quiet=True, **(TINY_DEMO if a.smoke else {}))
+            from demo_set import make_demo_set
+            demo = make_demo_set(os.path.join(tmp, "demo"), tiny=a.smoke)
         with open(os.path.join(demo, "train.list")) as f:
             demo_files = [os.path.join(demo, line.split()[0]) for line in f if line.strip()]
         videos = a.videos

@@ -20,7 +20,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -56,13 +55,9 @@ def build(mode="bidirectional", sizes=FULL):
 
 
 def timed(fn, x, runs):
-    fn(x)                                                  # warm-up (oneDNN primitive creation)
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn(x)
-        ts.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(ts))
+    """Median ms of fn(x) over `runs` calls after a warm-up."""
+    from paddlevideo.utils.timing import time_calls
+    return 1000.0 * float(np.median(time_calls(lambda: fn(x), runs)))
 
 
 def video_clips(seeds=None, sizes=FULL):

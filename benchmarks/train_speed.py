@@ -49,12 +49,8 @@ def _sizes(args):
 
 
 def _tiny_demo(out):
-    """--smoke's demo set in `out`: 8 train videos of 40x40, 16 frames (seconds to make)."""
-    sys.path.insert(0, os.path.join(REPO, "data"))
-    import make_demo
-    make_demo.make_demo(out, per_class=2, val_per_class=1, test_per_class=1, size=40, frames=16,
-                        pairs=[0, 1], quiet=True)
-    return out
+    from demo_set import make_demo_set
+    return make_demo_set(out, tiny=True)
 
 
 def _train(config, overrides, iters):
@@ -124,13 +120,9 @@ def _r50(args):
 
 
 def _time(fn, runs):
-    fn()                                        # warm-up (oneDNN primitive creation, caches)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
+    """(median, sorted times) in seconds of `runs` calls of fn() after a warm-up."""
+    from paddlevideo.utils.timing import time_calls
+    times = sorted(time_calls(fn, runs))
     return times[len(times) // 2], times
 
 

@@ -168,14 +168,7 @@ def predict_main(argv=None):
         device = "gpu" if args.use_gpu else "cpu"
         precision = None if args.precision == "auto" else args.precision
         if args.backend == "auto":
-            args.backend = "paddle"
-            if device == "cpu" and precision == "int8":
-                if _onnx_ready(args, int8=True):
-                    args.backend = "onnxruntime"
-            elif device == "cpu" and precision is None and _int8_auto(args):
-                args.backend, precision = "onnxruntime", "int8"
-            elif device == "cpu" and precision in (None, "fp32") and _onnx_ready(args):
-                args.backend, precision = "onnxruntime", "fp32"
+            args.backend, precision = _auto_backend(args, device, precision)
         engine = InferenceEngine(args.model_dir, args.model_file, args.params_file, args.save_name,
                                  device=device, precision=precision, cpu_threads=args.cpu_threads,
                                  use_tensorrt=args.use_tensorrt, backend=args.backend,
@@ -208,31 +201,29 @@ def predict_main(argv=None):
     return 0
 
 
-def _onnx_ready(args, int8=False):
-    """Whether the model has an NAME.onnx (NAME.int8.onnx with `int8`) beside it and
-    onnxruntime is importable."""
+def _auto_backend(args, device, precision):
+    """(backend, precision) for `--backend auto`: ONNX Runtime on CPU when the export has the ONNX
+    file the precision needs (NAME.int8.onnx for int8; for `auto` precision only under
+    quant.int8_auto_ok's rule, else NAME.onnx in fp32), otherwise Paddle Inference."""
     import importlib.util
-    if importlib.util.find_spec("onnxruntime") is None:
-        return False
-    try:
-        from .engine import resolve_model
-        model_file = resolve_model(args.model_dir, args.model_file, args.params_file,
-                                   args.save_name)[0]
-    except DeployError:
-        return False
-    from .quant import int8_path
-    return os.path.isfile(int8_path(model_file) if int8 else
-                          os.path.splitext(model_file)[0] + ".onnx")
-
-
-def _int8_auto(args):
-    """Whether `--precision auto` takes the exported int8 model (quant.int8_auto_ok's rule)."""
-    if not _onnx_ready(args, int8=True):
-        return False
+    if (device != "cpu" or precision not in (None, "fp32", "int8")
+            or importlib.util.find_spec("onnxruntime") is None):
+        return "paddle", precision
     from .engine import resolve_model
-    from .quant import int8_auto_ok
-    info = resolve_model(args.model_dir, args.model_file, args.params_file, args.save_name)[2]
-    return int8_auto_ok(info)
+    from .quant import int8_auto_ok, int8_path
+    try:
+        model_file, _, info = resolve_model(args.model_dir, args.model_file, args.params_file,
+                                            args.save_name)
+    except DeployError:
+        return "paddle", precision          # the engine reports the problem
+    has_int8 = os.path.isfile(int8_path(model_file))
+    if precision == "int8":
+        return ("onnxruntime" if has_int8 else "paddle"), precision
+    if precision is None and has_int8 and int8_auto_ok(info):
+        return "onnxruntime", "int8"
+    if os.path.isfile(os.path.splitext(model_file)[0] + ".onnx"):
+        return "onnxruntime", "fp32"
+    return "paddle", precision
 
 
 def online_parser():

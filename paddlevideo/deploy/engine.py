@@ -233,7 +233,7 @@ class InferenceEngine:
 
     def _build_onnxruntime(self):
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (present?)
         except ImportError:
             raise DeployError("backend 'onnxruntime' needs the onnxruntime package "
                               "(pip install onnxruntime).") from None
@@ -246,11 +246,9 @@ class InferenceEngine:
             if not os.path.isfile(onnx_file):
                 raise DeployError(f"{onnx_file} not found; make it with tools/export_model.py "
                                   f"--onnx.")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.cpu_threads
-        options.inter_op_num_threads = 1
+        from .onnx_export import cpu_session
         try:
-            session = ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
+            session = cpu_session(onnx_file, self.cpu_threads)
         except Exception as e:
             raise DeployError(f"onnxruntime could not load {onnx_file}: {_short(e)}") from None
         name = session.get_inputs()[0].name

@@ -9,7 +9,17 @@ import numpy as np
 
 from .errors import DeployError
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "cpu_session"]
+
+
+def cpu_session(onnx_file, threads):
+    """An onnxruntime CPU session with `threads` intra-op threads and no inter-op parallelism:
+    the one recipe for every ONNX Runtime use here (predict, the int8 check)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(model_file, params_file, onnx_file=None, opset=13, check=True, input_shape=None):

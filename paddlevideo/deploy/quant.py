@@ -12,7 +12,6 @@ Inference's own int8 path needs a pre-quantized program, which this does not pro
 import logging
 import os
 import tempfile
-import time
 
 import numpy as np
 
@@ -118,13 +117,6 @@ class _ClipReader:
         self.i = 0
 
 
-def _session(ort, path, threads):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 def _run_all(session, clips):
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: clips[i:i + 1]})[0]
@@ -132,14 +124,9 @@ def _run_all(session, clips):
 
 
 def _median_ms(session, clip, runs):
+    from ..utils.timing import time_calls
     name = session.get_inputs()[0].name
-    session.run(None, {name: clip})                       # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {name: clip})
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times))
+    return 1000.0 * float(np.median(time_calls(lambda: session.run(None, {name: clip}), runs)))
 
 
 def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_runs=5,
@@ -151,12 +138,12 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
     record: agreement, agree, clips, max_abs_diff, logit_scale, rel_diff, required, passed,
     fp32_ms, int8_ms, speedup (batch 1, `speed_runs` runs; 0 skips timing)."""
     try:
-        import onnxruntime as ort
         from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                               quant_pre_process, quantize_static)
     except ImportError:
         raise DeployError("int8 quantization needs onnxruntime (pip install onnxruntime).") from None
     from .engine import cpu_count, _short
+    from .onnx_export import cpu_session
     if not os.path.isfile(onnx_file):
         raise DeployError(f"{onnx_file} not found; export the ONNX model first (--onnx).")
     clips = np.ascontiguousarray(clips, dtype=np.float32)
@@ -169,7 +156,7 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
     out_file = out_file or int8_path(onnx_file)
     required = required_agreement(n) if min_agreement is None else float(min_agreement)
     threads = threads or cpu_count()
-    fp32 = _session(ort, onnx_file, threads)
+    fp32 = cpu_session(onnx_file, threads)
     name = fp32.get_inputs()[0].name
     want_shape = fp32.get_inputs()[0].shape
     if len(want_shape) == 5 and all(isinstance(d, int) for d in want_shape[1:]) \
@@ -195,7 +182,7 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": False,
                                            "WeightSymmetric": True})
-            int8 = _session(ort, tmp_out, threads)
+            int8 = cpu_session(tmp_out, threads)
         except DeployError:
             raise
         except Exception as e:

@@ -79,8 +79,8 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     model.eval()
 
     metric_cfg = cfg.get("METRIC") or AttrDict(name="CenterCropMetric")
-    metric = build_metric(metric_cfg, _num_classes(cfg),
-                          _class_names(cfg, dataset, _num_classes(cfg)))
+    num_classes = _num_classes(cfg)
+    metric = build_metric(metric_cfg, num_classes, _class_names(cfg, dataset, num_classes))
     clips, crops = views_of(dataset)
     metric.check_views(clips, crops)
 

@@ -223,13 +223,13 @@ TOP_LEVEL_KEYS = {
     "MODEL", "DATASET", "PIPELINE", "OPTIMIZER", "METRIC", "INFERENCE",
     "model_name", "epochs", "log_interval", "save_interval", "val_interval", "output_dir",
     "resume_epoch", "log_level", "seed", "max_bad_ratio", "amp", "amp_level", "amp_dtype",
-    "sync_bn",
+    "sync_bn", "keep_checkpoints",
 }
 SECTION_KEYS = {
     "MODEL": {"framework", "backbone", "head"},
     "DATASET": {"batch_size", "num_workers", "train", "valid", "test", "valid_batch_size",
                 "test_batch_size", "valid_num_workers", "test_num_workers", "shuffle",
-                "drop_last", "max_bad_ratio"},
+                "drop_last", "max_bad_ratio", "label_list"},
     "PIPELINE": {"train", "valid", "test"},
     "PIPELINE.*": {"decode", "sample", "transform"},
     "OPTIMIZER": {"name", "momentum", "learning_rate", "weight_decay", "grad_clip", "use_nesterov",

@@ -36,13 +36,17 @@ def test_every_block_shifts_in_shallow_stages(depth, shifting):
         assert (getattr(backbone, name).shift is not None) == shifts
 
 
-@pytest.mark.parametrize("depth,stage,count", [(101, "res4", 23), (152, "res4", 36)])
-def test_deep_stages_shift_every_other_block(depth, stage, count):
+@pytest.mark.parametrize("depth,blocks", [(101, (3, 4, 23, 3)), (152, (3, 8, 36, 3))])
+def test_deep_resnets_shift_every_other_block_of_every_stage(depth, blocks):
+    """The original TSM code and mmaction2: with a third stage of 23+ blocks, blocks 0, 2, 4, ...
+    of each stage shift (18 of ResNet-101's 33 blocks)."""
     backbone = ResNetTSM(depth=depth)
-    names = [f"{stage}a"] + [f"{stage}b{i}" for i in range(1, count)]
-    shifts = [getattr(backbone, n).shift is not None for n in names]
-    assert shifts == [i % 2 == 0 for i in range(count)]
-    assert all(getattr(backbone, f"res5{c}").shift is not None for c in "abc")
+    expected = [i % 2 == 0 for count in blocks for i in range(count)]
+    assert [b.shift is not None for b in backbone.blocks] == expected
+    if depth == 101:
+        assert sum(expected) == 18
+    assert backbone.res4b1.shift is None and backbone.res5b.shift is None
+    assert backbone.res2a.shift is not None and backbone.res5c.shift is not None
 
 
 def test_tsn_mode_has_no_shift_and_registered_resnet_is_tsn():

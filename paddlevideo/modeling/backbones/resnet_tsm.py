@@ -2,8 +2,10 @@
 
 Layer names follow PaddleVideo's ResNet-TSM (`conv`, `res2a.conv0._conv.weight`, ...; the third
 stage of ResNet-101/152 is `res4a, res4b1, res4b2, ...`), so its released checkpoints load
-unchanged. The shift sits on the residual branch of every block (BasicBlock too); in a stage of
-23 or more blocks every other block shifts, as in the original TSM.
+unchanged. The shift sits on the residual branch of every block (BasicBlock too), except in
+ResNet-101/152: when the third stage has 23 or more blocks, blocks 0, 2, 4, ... of *every* stage
+shift and the others do not, as in the original TSM code and mmaction2 (18 of ResNet-101's 33
+blocks).
 """
 import paddle
 import paddle.nn as nn
@@ -22,7 +24,7 @@ STAGES = {
     152: ("bottleneck", (3, 8, 36, 3)),
 }
 SHIFT_PLACES = ("residual", "inplace")
-DEEP_STAGE = 23   # from this many blocks on, only every other block shifts
+DEEP_STAGE = 23   # a third stage this deep makes every stage shift only every other block
 
 
 class ConvBNLayer(nn.Layer):
@@ -141,9 +143,9 @@ class ResNetTSM(nn.Layer):
         self.pool = nn.MaxPool2D(3, stride=2, padding=1, data_format=data_format)
         self.blocks = []
         channels_in = 64
+        every = 2 if blocks[2] >= DEEP_STAGE else 1
         for stage, count in enumerate(blocks):
             channels = 64 * 2 ** stage
-            every = 2 if count >= DEEP_STAGE else 1
             for i in range(count):
                 shift = None
                 if shift_mode != "none" and i % every == 0:

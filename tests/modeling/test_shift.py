@@ -161,6 +161,15 @@ def test_bad_shift_arguments_are_rejected():
     TemporalShift(8, 0.4999)
 
 
+def test_a_ratio_that_shifts_no_channel_of_a_block_is_refused():
+    # 64 * 0.01 = 0.64: the 64-channel blocks would silently not shift (a TSN in TSM clothing)
+    with pytest.raises(ConfigError, match=r"shift_ratio 0.01 shifts no channel of the 64-channel "
+                                          r"input of res2a .*at least 1/64"):
+        ResNetTSM(depth=18, shift_ratio=0.01)
+    ResNetTSM(depth=18, shift_ratio=1 / 64)
+    ResNetTSM(depth=18, shift_ratio=0.01, shift_mode="none")   # TSN: the ratio is unused
+
+
 def _frame_features(layer, x, num_seg):
     """Run `layer` in eval mode on [num_seg, ...] and return per-frame outputs as numpy."""
     layer.eval()

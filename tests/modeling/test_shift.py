@@ -126,7 +126,8 @@ def test_step_refuses_other_modes_and_wrong_buffers():
     frame = paddle.randn([1, 16, 2, 2])
     with pytest.raises(ConfigError, match="only a unidirectional shift runs frame by frame"):
         TemporalShift(4, 0.125, "bidirectional").step(frame, paddle.zeros([1, 2, 2, 2]))
-    with pytest.raises(ValueError, match=r"shift buffer of shape \[3, 2, 2\].*expected \[2, 2, 2\]"):
+    with pytest.raises(ValueError,
+                       match=r"shift buffer of shape \[3, 2, 2\].*expected \[2, 2, 2\]"):
         TemporalShift(4, 0.125, "unidirectional").step(frame, paddle.zeros([1, 3, 2, 2]))
 
 

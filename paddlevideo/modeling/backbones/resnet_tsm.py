@@ -219,7 +219,7 @@ class ResNetTSM(nn.Layer):
         by default): [c1, h, w] in NCHW, [h, w, c1] in NHWC, h and w the block input's size."""
         self.check_online()
         h, w = height, width or height
-        h, w = _downsampled(_downsampled(h, 2), 2), _downsampled(_downsampled(w, 2), 2)  # conv, pool
+        h, w = [_downsampled(_downsampled(n, 2), 2) for n in (h, w)]        # stem conv, max-pool
         shapes = []
         for block in self.blocks:
             if block.shift is not None:
@@ -251,7 +251,8 @@ class ResNetTSM(nn.Layer):
 
 
 def _downsampled(size, stride):
-    """Output size of every strided layer here (3x3 pad 1, 1x1 pad 0, 7x7 pad 3, max-pool 3 pad 1)."""
+    """Output size of every strided layer here (3x3 pad 1, 1x1 pad 0, 7x7 pad 3, max-pool 3
+    pad 1 all give the same)."""
     return (size - 1) // stride + 1
 
 

@@ -8,11 +8,11 @@ from .errors import DeployError
 from .export import export_from_config, export_model, read_infer_config, verify_export
 from .labels import load_label_list
 from .online import (OnlineRecognizer, OnlineStepEngine, OnlineTSM, export_online,
-                     frame_preprocessor, offline_frame_logits, open_stream)
+                     frame_preprocessor, open_stream)
 from .predictor import VideoPredictor, collect_inputs
 
 __all__ = ["InferenceEngine", "DeployError", "export_model", "export_from_config",
            "read_infer_config", "verify_export", "load_label_list", "OnlineTSM", "export_online",
-           "OnlineStepEngine", "OnlineRecognizer", "offline_frame_logits", "frame_preprocessor",
+           "OnlineStepEngine", "OnlineRecognizer", "frame_preprocessor",
            "open_stream", "VideoPredictor", "collect_inputs", "cpu_count", "cpu_has_bf16",
            "default_cpu_precision", "resolve_model"]

@@ -8,9 +8,12 @@ at the previous frame, which the next frame takes in place of its own.
 Per-frame output, precisely: the logits of frame t are `head.fc(mean_HW(backbone features of frame
 t))`, the backbone+fc before the head's averaging over segments. For a clip of T frames starting
 from zero buffers they equal the offline unidirectional model's per-frame logits on the same T
-frames (`offline_frame_logits`), and their mean equals the offline model's clip logits (the fc is
-linear). The runner's smoothed prediction is the mean of the per-frame probabilities over the last
-`window` frames (num_seg by default).
+frames (`Recognizer2D.frame_logits`), and their mean equals the offline model's clip logits (the
+fc is linear). The runner's smoothed prediction is the mean of the per-frame probabilities over
+the last `window` frames (num_seg by default).
+
+The network is the model's own (`Recognizer2D.forward_step`, wrapped for export by
+`paddlevideo.modeling.OnlineTSM`); this module is input, output and the loop.
 
 The step exports as an inference model: inputs `frame` [B, 3, S, S] and `buffer_i`; outputs the
 logits and the new buffers, in that order.
@@ -25,104 +28,15 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..modeling.recognizers.online import OnlineTSM
 from .errors import DeployError
 from .export import (EXPORT_TOLERANCE, INFER_SUFFIX, _first_line, read_infer_config,
                      save_inference_program)
 
-__all__ = ["OnlineTSM", "offline_frame_logits", "export_online", "OnlineStepEngine",
-           "OnlineRecognizer", "open_stream", "frame_preprocessor"]
+__all__ = ["OnlineTSM", "export_online", "OnlineStepEngine", "OnlineRecognizer", "open_stream",
+           "frame_preprocessor"]
 
 logger = logging.getLogger("paddlevideo")
-
-
-class OnlineTSM(nn.Layer):
-    """The per-frame step of a unidirectional TSM recognizer (shares its weights).
-
-    forward(frame [B, 3, S, S], buffers list) -> [logits [B, K], *new_buffers]
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        backbone, head = getattr(model, "backbone", None), getattr(model, "head", None)
-        if backbone is None or head is None or not hasattr(head, "fc"):
-            raise DeployError("online TSM needs a Recognizer2D with a ResNetTSM backbone and a "
-                              "TSM/TSN head.")
-        mode = getattr(backbone, "shift_mode", None)
-        if mode != "unidirectional":
-            raise DeployError(f"online TSM needs a unidirectional model (MODEL.backbone.shift_mode: "
-                              f"unidirectional); this one is '{mode}', whose shift reads the next "
-                              f"frame, which a stream does not have yet.")
-        self.backbone, self.fc = backbone, head.fc
-        self.channel_axis = 3 if backbone.data_format == "NHWC" else 1
-        self.shifting = [b for b in backbone.blocks if b.shift is not None]
-
-    def buffer_shapes(self, target_size):
-        """[C_fold, h, w] (or [h, w, C_fold] in NHWC) of each buffer, found by one dry frame."""
-        shapes = []
-        hooks = [b.register_forward_pre_hook(
-            lambda layer, inputs: shapes.append(self._buffer_shape(layer, inputs[0])))
-            for b in self.shifting]
-        try:
-            with paddle.no_grad():
-                self.backbone(paddle.zeros([self.backbone.num_seg, 3, target_size, target_size]))
-        finally:
-            for h in hooks:
-                h.remove()
-        return shapes
-
-    def _buffer_shape(self, block, x):
-        shape = list(x.shape[1:])
-        axis = self.channel_axis - 1
-        shape[axis] = int(shape[axis] * block.shift.shift_ratio)
-        return shape
-
-    def init_buffers(self, target_size, batch=1):
-        return [paddle.zeros([batch] + s) for s in self.buffer_shapes(target_size)]
-
-    def forward(self, frame, buffers):
-        bb = self.backbone
-        axis = self.channel_axis
-        x = frame
-        if bb.data_format == "NHWC":
-            x = paddle.transpose(x, [0, 2, 3, 1])
-        x = bb.pool(bb.conv(x))
-        new_buffers = []
-        k = 0
-        for block in bb.blocks:
-            if block.shift is None:
-                x = block(x)
-                continue
-            buf = buffers[k]
-            k += 1
-            fold = buf.shape[axis]
-            past, keep = paddle.split(x, [fold, x.shape[axis] - fold], axis=axis)
-            new_buffers.append(past)
-            shifted = paddle.concat([buf, keep], axis=axis)
-            if block.shift_place == "inplace":
-                x = shifted
-                branch = x
-            else:
-                branch = shifted
-            for unit in block.branch_units():
-                branch = unit(branch)
-            identity = block.short(x) if block.short is not None else x
-            x = block.relu(branch + identity)
-        if bb.data_format == "NHWC":
-            x = paddle.transpose(x, [0, 3, 1, 2])
-        logits = self.fc(paddle.mean(x, axis=[2, 3]))
-        return [logits] + new_buffers
-
-
-def offline_frame_logits(model, clips):
-    """Per-frame logits [N, T, K] of the offline model on clips [N, T, 3, S, S]: the head's fc on
-    each frame's pooled features, before averaging over segments."""
-    model.eval()
-    x = paddle.to_tensor(np.asarray(clips, dtype=np.float32))
-    n, t = x.shape[0], x.shape[1]
-    with paddle.no_grad():
-        feats = model.backbone(paddle.reshape(x, [-1] + list(x.shape[2:])))
-        logits = model.head.fc(paddle.mean(feats, axis=[2, 3]))
-    return paddle.reshape(logits, [n, t, -1]).numpy()
 
 
 def export_online(model, outdir, save_name="TSM_online", target_size=224, infer_config=None,

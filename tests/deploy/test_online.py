@@ -3,10 +3,19 @@ import numpy as np
 import paddle
 import pytest
 
-from paddlevideo.deploy import (DeployError, OnlineRecognizer, OnlineStepEngine, OnlineTSM,
-                                export_online, offline_frame_logits, open_stream)
+from paddlevideo.deploy import (DeployError, OnlineRecognizer, OnlineStepEngine, export_online,
+                                open_stream)
+from paddlevideo.modeling import OnlineTSM
+from paddlevideo.utils.config import ConfigError
 
 from .conftest import NUM_SEG, SIZE, assert_close_logits, clips, make_model
+
+
+def offline_frame_logits(model, clip_batch):
+    """Per-frame logits [N, T, K] of the offline model (eval) on clips [N, T, 3, S, S]."""
+    model.eval()
+    with paddle.no_grad():
+        return model.frame_logits(paddle.to_tensor(clip_batch)).numpy()
 
 
 def run_online(step, frames):
@@ -39,7 +48,7 @@ def test_online_equals_offline_unidirectional():
 
 
 def test_bidirectional_model_is_refused():
-    with pytest.raises(DeployError, match="unidirectional"):
+    with pytest.raises(ConfigError, match="unidirectional.*reads the next frame"):
         OnlineTSM(make_model("bidirectional"))
 
 

@@ -4,8 +4,9 @@ import paddle
 import pytest
 
 from paddlevideo.modeling import build_model
-from paddlevideo.modeling.backbones.resnet_tsm import STAGES, ResNetTSM
-from paddlevideo.utils.config import AttrDict
+from paddlevideo.modeling.backbones.resnet_tsm import STAGES, BottleneckBlock, ResNetTSM
+from paddlevideo.modeling.shift import temporal_shift
+from paddlevideo.utils.config import AttrDict, ConfigError
 
 
 def model_cfg(depth=18, num_seg=4, num_classes=5, **backbone):
@@ -70,14 +71,37 @@ def test_nhwc_equals_nchw(mode):
     np.testing.assert_allclose(nhwc(imgs).numpy(), nchw(imgs).numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_inplace_shift_differs_from_residual_shift():
+def _branch(block, x):
+    """The block's residual branch written out from its convolutions."""
+    for name in ("conv0", "conv1", "conv2"):
+        if hasattr(block, name):
+            x = getattr(block, name)(x)
+    return x
+
+
+@pytest.mark.parametrize("place", ["residual", "inplace"])
+@pytest.mark.parametrize("depth,name", [(18, "res2b"), (18, "res3a"), (50, "res3a")])
+def test_the_shortcut_receives_the_input_the_shift_place_says(place, depth, name):
+    """'inplace': branch AND shortcut get the shifted input; 'residual': only the branch does.
+    res2b has an identity shortcut, res3a a strided projection (BasicBlock and Bottleneck)."""
     paddle.seed(0)
-    residual = build_model(model_cfg(18))
-    inplace = build_model(model_cfg(18, shift_place="inplace"))
-    inplace.set_state_dict(residual.state_dict())
-    residual.eval(), inplace.eval()
-    imgs = paddle.randn([1, 4, 3, 32, 32])
-    assert not np.allclose(residual(imgs).numpy(), inplace(imgs).numpy())
+    backbone = ResNetTSM(depth=depth, num_seg=4, shift_place=place)
+    backbone.eval()
+    block = getattr(backbone, name)
+    x = paddle.randn([8, block.in_channels, 8, 8])
+    with paddle.no_grad():
+        shifted = temporal_shift(x, 4, 0.125)
+        branch = _branch(block, shifted)
+
+        def block_with_shortcut_on(inputs):
+            identity = block.short(inputs) if block.short is not None else inputs
+            return paddle.nn.functional.relu(branch + identity).numpy()
+
+        got = block(x).numpy()
+        right = block_with_shortcut_on(shifted if place == "inplace" else x)
+        wrong = block_with_shortcut_on(x if place == "inplace" else shifted)
+    np.testing.assert_allclose(got, right, rtol=1e-5, atol=1e-5)
+    assert np.abs(got - wrong).max() > 1e-2 * np.abs(got).max()      # the two are told apart
 
 
 def test_recognizer_does_not_modify_its_inputs_and_averages_views():
@@ -124,3 +148,79 @@ def test_cross_entropy_and_label_smoothing_match_the_formula():
     log_p = np.log(np.exp([2, 0.5, 0]) / np.exp([2, 0.5, 0]).sum())
     assert plain == pytest.approx(-log_p[0], rel=1e-5)
     assert smooth == pytest.approx(-(0.9 + 0.1 / 3) * log_p[0] - (0.1 / 3) * (log_p[1] + log_p[2]), rel=1e-5)
+
+
+# online TSM: the per-frame step of the model itself
+
+def _eval_model(depth=18, num_seg=3, seed=0, **backbone):
+    paddle.seed(seed)
+    model = build_model(model_cfg(depth, num_seg=num_seg, shift_mode="unidirectional", **backbone))
+    model.eval()
+    return model
+
+
+def _stream(model, clips, buffers=None):
+    """Per-frame logits [N, T, K] of N streams stepped together, and the final buffers."""
+    out = []
+    with paddle.no_grad():
+        for t in range(clips.shape[1]):
+            logits, buffers = model.forward_step(clips[:, t], buffers)
+            out.append(logits.numpy())
+    return np.stack(out, 1), buffers
+
+
+def _close(got, want, tol=1e-4):
+    scale = float(np.abs(want).max())
+    assert float(np.abs(got - want).max()) <= tol * scale
+
+
+@pytest.mark.parametrize("depth,place,data_format,ratio,buffers", [
+    (18, "residual", "NCHW", 0.125, 8),
+    (18, "inplace", "NHWC", 0.3, 8),          # 64 * 0.3 = 19.2: folds that are not whole
+    (50, "inplace", "NCHW", 0.125, 16),
+    (101, "residual", "NHWC", 0.125, 18),     # blocks 0, 2, 4, ... of each stage: 18 buffers
+])
+def test_forward_step_equals_the_offline_model_frame_by_frame(depth, place, data_format, ratio,
+                                                              buffers):
+    model = _eval_model(depth, shift_place=place, data_format=data_format, shift_ratio=ratio)
+    clips = paddle.randn([2, 3, 3, 32, 32])
+    with paddle.no_grad():
+        offline = model.frame_logits(clips).numpy()               # [2, T, K]
+        clip_logits = model(clips).numpy()
+    online, final = _stream(model, clips)
+    _close(online, offline)
+    _close(online.mean(1), clip_logits)                           # the head averages frames
+    assert len(final) == buffers == len(model.buffer_shapes(32))
+    # the buffers carry the past: without them frames 1.. differ
+    alone = np.stack([_stream(model, clips[:, t:t + 1])[0][:, 0] for t in range(3)], 1)
+    assert np.abs(alone[:, 1:] - offline[:, 1:]).max() > 1e-3 * np.abs(offline).max()
+
+
+@pytest.mark.parametrize("depth,data_format", [(18, "NCHW"), (101, "NHWC")])
+def test_buffer_shapes_are_those_the_step_makes(depth, data_format):
+    """The shapes computed from the strides equal the buffers a step creates, odd sizes too."""
+    model = _eval_model(depth, data_format=data_format, shift_ratio=0.3)
+    for height, width in ((33, 33), (40, 57)):
+        with paddle.no_grad():
+            _, buffers = model.forward_step(paddle.zeros([2, 3, height, width]))
+        made = [list(b.shape) for b in buffers]
+        assert made == [[2] + s for s in model.buffer_shapes(height, width)]
+        axis = 1 if data_format == "NCHW" else 3
+        assert [s[axis] for s in made] == [int(b.in_channels * np.float32(0.3))
+                                           for b in model.backbone.shifting_blocks()]
+
+
+def test_online_step_refuses_what_cannot_stream():
+    frame = paddle.zeros([1, 3, 32, 32])
+    for mode, why in (("bidirectional", "reads the next frame"), ("none", "'none'")):
+        model = build_model(model_cfg(18, shift_mode=mode))
+        with pytest.raises(ConfigError, match=f"needs a unidirectional model.*{why}"):
+            model.forward_step(frame)
+        with pytest.raises(ConfigError, match="unidirectional"):
+            model.buffer_shapes(32)
+    model = _eval_model(18)
+    with pytest.raises(ValueError, match="8 shifting blocks, so 8 shift buffers; got 7"):
+        model.forward_step(frame, [paddle.zeros([1] + s) for s in model.buffer_shapes(32)][:7])
+    plain = BottleneckBlock(256, 64, 1, None, "residual", "NCHW")    # as res2b of ResNet-101
+    with pytest.raises(ValueError, match="does not shift; it takes no shift buffer"):
+        plain(paddle.zeros([1, 256, 8, 8]), paddle.zeros([1, 32, 8, 8]))

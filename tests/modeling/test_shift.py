@@ -3,56 +3,132 @@ import numpy as np
 import paddle
 import pytest
 
+import paddle.nn.functional as F
+
 from paddlevideo.modeling import shift as shift_module
 from paddlevideo.modeling.backbones.resnet_tsm import ResNetTSM
-from paddlevideo.modeling.shift import TemporalShift, temporal_shift
+from paddlevideo.modeling.shift import TemporalShift, shift_folds, temporal_shift
+from paddlevideo.utils.config import ConfigError
 
 
-def shift_reference(x, num_seg, ratio, mode, data_format, adjoint=False):
-    """out[t] = x[t-1] on the first fold, x[t+1] on the second (bidirectional only), zero-padded.
+# (channels, shift_ratio, segments, (c1, c2)): the folds worked out by hand from Paddle's kernel
+# (paddle/phi/kernels/{cpu,gpu}/temporal_shift_kernel): c1 = int(C * r), c2 = int(C * 2 * r), in
+# float32. c2 is not 2 * c1 when C * r is not whole (20 / 8 = 2.5: c1 = 2, c2 = 5), and float32
+# matters: 30 * 0.7/3 is 7.0000005 in float32 (c1 = 7), 6.9999... in float64 (6).
+FOLD_CASES = [(16, 0.125, 8, (2, 4)), (16, 0.25, 4, (4, 8)), (16, 1 / 16, 2, (1, 2)),
+              (16, 0.125, 3, (2, 4)), (16, 0.375, 5, (6, 12)), (20, 0.125, 4, (2, 5)),
+              (12, 0.3, 3, (3, 7)), (15, 0.7 / 3, 4, (3, 7)), (30, 0.7 / 3, 2, (7, 14))]
+
+
+def shift_reference(x, num_seg, folds, mode, data_format, adjoint=False):
+    """out[t] = x[t-1] on channels [0, c1), x[t+1] on [c1, c2) (bidirectional only), zero-padded.
 
     With adjoint=True, the transposed map (what the gradient of sum(out * g) w.r.t. x is).
     """
     if data_format == "NHWC":
         x = x.transpose(0, 3, 1, 2)
     nt, c, h, w = x.shape
+    c1, c2 = folds
     clip = x.reshape(nt // num_seg, num_seg, c, h, w)
     out = clip.copy()
-    fold = int(c * ratio)
-    past = np.zeros_like(clip[:, :, :fold])
-    future = np.zeros_like(clip[:, :, fold:2 * fold])
+    past = np.zeros_like(clip[:, :, :c1])
+    future = np.zeros_like(clip[:, :, c1:c2])
     if not adjoint:
-        past[:, 1:] = clip[:, :-1, :fold]                 # from t-1
-        future[:, :-1] = clip[:, 1:, fold:2 * fold]       # from t+1
+        past[:, 1:] = clip[:, :-1, :c1]                   # from t-1
+        future[:, :-1] = clip[:, 1:, c1:c2]               # from t+1
     else:
-        past[:, :-1] = clip[:, 1:, :fold]
-        future[:, 1:] = clip[:, :-1, fold:2 * fold]
+        past[:, :-1] = clip[:, 1:, :c1]
+        future[:, 1:] = clip[:, :-1, c1:c2]
     if mode != "none":
-        out[:, :, :fold] = past
+        out[:, :, :c1] = past
         if mode == "bidirectional":
-            out[:, :, fold:2 * fold] = future
+            out[:, :, c1:c2] = future
     out = out.reshape(nt, c, h, w)
     return out.transpose(0, 2, 3, 1) if data_format == "NHWC" else out
 
 
-CASES = [(mode, fmt, ratio, seg)
+def _random(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def _shape(frames, channels, data_format):
+    return [frames, channels, 3, 5] if data_format == "NCHW" else [frames, 3, 5, channels]
+
+
+def test_shift_folds_match_the_hand_worked_kernel_arithmetic():
+    for channels, ratio, _, folds in FOLD_CASES:
+        assert shift_folds(channels, ratio) == folds, (channels, ratio)
+
+
+def _observed_folds(channels, ratio):
+    """(c1, c2) read off Paddle's op: at t=0 the channels from the past are zero, at t=1 those
+    from the future."""
+    marker = 1 + np.arange(channels, dtype="float32")
+    x = np.stack([marker, marker + 1000])[:, :, None, None]              # 2 frames
+    out = F.temporal_shift(paddle.to_tensor(x), seg_num=2, shift_ratio=ratio).numpy()[:, :, 0, 0]
+    from_past, from_future = out[0] == 0, out[1] == 0
+    c1 = int(from_past.sum())
+    c2 = c1 + int(from_future.sum())
+    assert from_past[:c1].all() and from_future[c1:c2].all()            # contiguous folds
+    return c1, c2
+
+
+def test_shift_folds_equal_paddles_op_for_every_ratio():
+    ratios = [0.125, 1 / 16, 0.3, 0.7 / 3, 0.35, 1 / 3, 0.1, 0.45, 0.2, 0.4999]
+    for ratio in ratios:
+        for channels in list(range(1, 97)) + [256, 2048]:
+            assert shift_folds(channels, ratio) == _observed_folds(channels, ratio), \
+                (channels, ratio)
+
+
+CASES = [(mode, fmt, channels, ratio, seg, folds)
          for mode in ("bidirectional", "unidirectional", "none")
          for fmt in ("NCHW", "NHWC")
-         for ratio, seg in ((0.125, 8), (0.25, 4), (1 / 16, 2), (0.125, 3), (0.5 * 0.75, 5))]
+         for channels, ratio, seg, folds in FOLD_CASES]
 
 
-@pytest.mark.parametrize("mode,data_format,ratio,num_seg", CASES)
-def test_shift_matches_numpy_forward_and_gradient(mode, data_format, ratio, num_seg):
-    rng = np.random.default_rng(0)
-    shape = [2 * num_seg, 16, 3, 5] if data_format == "NCHW" else [2 * num_seg, 3, 5, 16]
-    x_np = rng.standard_normal(shape).astype("float32")
-    g_np = rng.standard_normal(shape).astype("float32")
+@pytest.mark.parametrize("mode,data_format,channels,ratio,num_seg,folds", CASES)
+def test_shift_matches_numpy_forward_and_gradient(mode, data_format, channels, ratio, num_seg,
+                                                  folds):
+    shape = _shape(2 * num_seg, channels, data_format)
+    x_np, g_np = _random(shape, 0), _random(shape, 1)
     x = paddle.to_tensor(x_np, stop_gradient=False)
     out = temporal_shift(x, num_seg, ratio, mode, data_format)
-    np.testing.assert_array_equal(out.numpy(), shift_reference(x_np, num_seg, ratio, mode, data_format))
+    np.testing.assert_array_equal(out.numpy(),
+                                  shift_reference(x_np, num_seg, folds, mode, data_format))
     (out * paddle.to_tensor(g_np)).sum().backward()
-    expected = shift_reference(g_np, num_seg, ratio, mode, data_format, adjoint=True)
+    expected = shift_reference(g_np, num_seg, folds, mode, data_format, adjoint=True)
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("data_format", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("channels,ratio,num_seg,folds", [c for c in FOLD_CASES if c[0] != 16])
+def test_stepping_frame_by_frame_equals_the_offline_unidirectional_shift(channels, ratio, num_seg,
+                                                                         folds, data_format):
+    """Two streams stepped together from zero buffers give the offline shift of their clips."""
+    layer = TemporalShift(num_seg, ratio, "unidirectional", data_format)
+    clips = _random([2, num_seg] + _shape(1, channels, data_format)[1:], 2)
+    offline = shift_reference(clips.reshape([2 * num_seg] + list(clips.shape[2:])), num_seg,
+                              folds, "unidirectional", data_format)
+    buffer, stepped = None, []
+    for t in range(num_seg):
+        frame = paddle.to_tensor(clips[:, t])
+        if buffer is None:
+            buffer = layer.zero_buffer(frame)
+            assert list(buffer.shape[1:]) == layer.buffer_shape(channels, 3, 5)
+        out, buffer = layer.step(frame, buffer)
+        stepped.append(out.numpy())
+    np.testing.assert_array_equal(np.stack(stepped, 1).reshape(offline.shape), offline)
+    assert layer.fold(channels) == folds[0]
+
+
+def test_step_refuses_other_modes_and_wrong_buffers():
+    frame = paddle.randn([1, 16, 2, 2])
+    with pytest.raises(ConfigError, match="only a unidirectional shift runs frame by frame"):
+        TemporalShift(4, 0.125, "bidirectional").step(frame, paddle.zeros([1, 2, 2, 2]))
+    with pytest.raises(ValueError,
+                       match=r"shift buffer of shape \[3, 2, 2\].*expected \[2, 2, 2\]"):
+        TemporalShift(4, 0.125, "unidirectional").step(frame, paddle.zeros([1, 3, 2, 2]))
 
 
 def test_shift_ratio_is_independent_of_num_seg():
@@ -78,10 +154,21 @@ def test_bidirectional_calls_the_fused_op(monkeypatch):
 
 
 def test_bad_shift_arguments_are_rejected():
-    with pytest.raises(ValueError, match="shift_mode"):
+    with pytest.raises(ConfigError, match="shift_mode"):
         TemporalShift(8, 0.125, mode="sideways")
-    with pytest.raises(ValueError, match="shift_ratio"):
-        TemporalShift(8, 0.75)
+    for ratio in (0.75, 0.5, 0, -0.125, "1/8", True):       # Paddle's op itself refuses 0.5
+        with pytest.raises(ConfigError, match=r"shift_ratio must be a number in \(0, 0.5\)"):
+            TemporalShift(8, ratio)
+    TemporalShift(8, 0.4999)
+
+
+def test_a_ratio_that_shifts_no_channel_of_a_block_is_refused():
+    # 64 * 0.01 = 0.64: the 64-channel blocks would silently not shift (a TSN in TSM clothing)
+    with pytest.raises(ConfigError, match=r"shift_ratio 0.01 shifts no channel of the 64-channel "
+                                          r"input of res2a .*at least 1/64"):
+        ResNetTSM(depth=18, shift_ratio=0.01)
+    ResNetTSM(depth=18, shift_ratio=1 / 64)
+    ResNetTSM(depth=18, shift_ratio=0.01, shift_mode="none")   # TSN: the ratio is unused
 
 
 def _frame_features(layer, x, num_seg):

@@ -10,8 +10,9 @@ blocks).
 import paddle
 import paddle.nn as nn
 
+from ...utils.config import ConfigError
 from ..registry import BACKBONES
-from ..shift import SHIFT_MODES, TemporalShift
+from ..shift import SHIFT_MODES, TemporalShift, check_shift_ratio
 
 __all__ = ["ResNetTSM", "ConvBNLayer", "BasicBlock", "BottleneckBlock", "STAGES"]
 
@@ -46,16 +47,33 @@ class ConvBNLayer(nn.Layer):
 
 
 class _ShiftBlock(nn.Layer):
-    """Shared forward of both block types: shift, residual branch, shortcut, ReLU."""
+    """What both block types share: shift, residual branch, shortcut, ReLU.
 
-    def forward(self, x):
-        if self.shift is not None and self.shift_place == "inplace":
-            x = self.shift(x)
-        branch = self.shift(x) if self.shift is not None and self.shift_place == "residual" else x
-        for unit in self.branch_units():
-            branch = unit(branch)
+    `forward(x)` is the offline block on clips [N*num_seg, ...]. `forward(x, shift_buffer)` is the
+    same block on one frame of each stream [B, ...] and returns (out, new_buffer): the shift takes
+    the previous frame's channels from `shift_buffer` (see TemporalShift.step). Offline and
+    online run this one method, so they cannot drift apart.
+
+    shift_place 'residual' shifts only the branch (the shortcut gets the unshifted input);
+    'inplace' shifts the block input, which both the branch and the shortcut then receive.
+    """
+
+    def forward(self, x, shift_buffer=None):
+        new_buffer = None
+        if self.shift is None:
+            if shift_buffer is not None:
+                raise ValueError(f"{self.full_name()} does not shift; it takes no shift buffer.")
+            shifted = x
+        elif shift_buffer is None:
+            shifted = self.shift(x)
+        else:
+            shifted, new_buffer = self.shift.step(x, shift_buffer)
+        if self.shift_place == "inplace":
+            x = shifted
+        out = self.branch(shifted)
         identity = self.short(x) if self.short is not None else x
-        return self.relu(branch + identity)
+        out = self.relu(out + identity)
+        return out if shift_buffer is None else (out, new_buffer)
 
 
 class BasicBlock(_ShiftBlock):
@@ -64,14 +82,15 @@ class BasicBlock(_ShiftBlock):
 
     def __init__(self, in_channels, channels, stride, shift, shift_place, data_format):
         super().__init__()
+        self.in_channels, self.stride = in_channels, stride
         self.shift, self.shift_place = shift, shift_place
         self.conv0 = ConvBNLayer(in_channels, channels, 3, stride, data_format=data_format)
         self.conv1 = ConvBNLayer(channels, channels, 3, act=False, data_format=data_format)
         self.short = _projection(in_channels, channels, stride, data_format)
         self.relu = nn.ReLU()
 
-    def branch_units(self):
-        return (self.conv0, self.conv1)
+    def branch(self, x):
+        return self.conv1(self.conv0(x))
 
 
 class BottleneckBlock(_ShiftBlock):
@@ -80,6 +99,7 @@ class BottleneckBlock(_ShiftBlock):
 
     def __init__(self, in_channels, channels, stride, shift, shift_place, data_format):
         super().__init__()
+        self.in_channels, self.stride = in_channels, stride
         self.shift, self.shift_place = shift, shift_place
         self.conv0 = ConvBNLayer(in_channels, channels, 1, data_format=data_format)
         self.conv1 = ConvBNLayer(channels, channels, 3, stride, data_format=data_format)
@@ -87,8 +107,8 @@ class BottleneckBlock(_ShiftBlock):
         self.short = _projection(in_channels, channels * 4, stride, data_format)
         self.relu = nn.ReLU()
 
-    def branch_units(self):
-        return (self.conv0, self.conv1, self.conv2)
+    def branch(self, x):
+        return self.conv2(self.conv1(self.conv0(x)))
 
 
 def _projection(in_channels, out_channels, stride, data_format):
@@ -112,11 +132,12 @@ class ResNetTSM(nn.Layer):
 
     Input: [N*num_seg, 3, H, W] (NCHW whatever `data_format`; NHWC runs transpose on entry and exit).
     Output: the last feature map, NCHW [N*num_seg, C, H/32, W/32].
+    A unidirectional model also runs one frame at a time: `forward_step` (online TSM).
 
     Args:
         depth: 18, 34, 50, 101 or 152.
         num_seg: frames per clip (T).
-        shift_ratio: fraction of the channels shifted each way (1/8 in the paper).
+        shift_ratio: fraction of the channels shifted each way (1/8 in the paper), in (0, 0.5).
         shift_mode: 'bidirectional' (TSM), 'unidirectional' (online TSM) or 'none' (TSN).
         shift_place: 'residual' (shift on the residual branch, the paper's choice) or 'inplace'.
         data_format: 'NCHW' or 'NHWC' (faster with AMP on tensor cores).
@@ -127,13 +148,15 @@ class ResNetTSM(nn.Layer):
                  shift_place="residual", data_format="NCHW", pretrained=None, in_channels=3):
         super().__init__()
         if depth not in STAGES:
-            raise ValueError(f"ResNetTSM depth must be one of {sorted(STAGES)}, got {depth}.")
+            raise ConfigError(f"ResNetTSM depth must be one of {sorted(STAGES)}, got {depth}.")
         if shift_mode not in SHIFT_MODES:
-            raise ValueError(f"shift_mode must be one of {SHIFT_MODES}, got '{shift_mode}'.")
+            raise ConfigError(f"shift_mode must be one of {SHIFT_MODES}, got '{shift_mode}'.")
         if shift_place not in SHIFT_PLACES:
-            raise ValueError(f"shift_place must be one of {SHIFT_PLACES}, got '{shift_place}'.")
+            raise ConfigError(f"shift_place must be one of {SHIFT_PLACES}, got '{shift_place}'.")
         if data_format not in ("NCHW", "NHWC"):
-            raise ValueError(f"data_format must be 'NCHW' or 'NHWC', got '{data_format}'.")
+            raise ConfigError(f"data_format must be 'NCHW' or 'NHWC', got '{data_format}'.")
+        if shift_mode != "none":
+            check_shift_ratio(shift_ratio)
         self.depth, self.num_seg, self.data_format = depth, num_seg, data_format
         self.shift_mode, self.shift_ratio, self.pretrained = shift_mode, shift_ratio, pretrained
 
@@ -150,21 +173,87 @@ class ResNetTSM(nn.Layer):
                 shift = None
                 if shift_mode != "none" and i % every == 0:
                     shift = TemporalShift(num_seg, shift_ratio, shift_mode, data_format)
+                    if shift.fold(channels_in) == 0:
+                        raise ConfigError(
+                            f"shift_ratio {shift_ratio} shifts no channel of the "
+                            f"{channels_in}-channel input of {_block_name(depth, stage, i)} "
+                            f"(int({channels_in} * {shift_ratio}) = 0); use at least "
+                            f"1/{channels_in}.")
                 stride = 2 if i == 0 and stage > 0 else 1
                 block = block_cls(channels_in, channels, stride, shift, shift_place, data_format)
                 self.blocks.append(self.add_sublayer(_block_name(depth, stage, i), block))
                 channels_in = channels * block_cls.expansion
         self.out_channels = channels_in
 
-    def forward(self, x):
+    def _stem(self, x):
         if self.data_format == "NHWC":
             x = paddle.transpose(x, [0, 2, 3, 1])
-        x = self.pool(self.conv(x))
+        return self.pool(self.conv(x))
+
+    def _to_nchw(self, x):
+        return paddle.transpose(x, [0, 3, 1, 2]) if self.data_format == "NHWC" else x
+
+    def forward(self, x):
+        x = self._stem(x)
         for block in self.blocks:
             x = block(x)
-        if self.data_format == "NHWC":
-            x = paddle.transpose(x, [0, 3, 1, 2])
-        return x
+        return self._to_nchw(x)
+
+    # online TSM: the same blocks, one frame at a time
+
+    def check_online(self):
+        """Refuse a model whose shift cannot run frame by frame (anything but unidirectional)."""
+        if self.shift_mode != "unidirectional":
+            raise ConfigError(
+                f"online TSM needs a unidirectional model (MODEL.backbone.shift_mode: "
+                f"unidirectional, trained so); this one is '{self.shift_mode}'"
+                + (", whose shift reads the next frame, which a stream does not have yet."
+                   if self.shift_mode == "bidirectional" else "."))
+
+    def shifting_blocks(self):
+        """The blocks that shift, in order: one buffer each (ResNet-101/152: every other block)."""
+        return [b for b in self.blocks if b.shift is not None]
+
+    def buffer_shapes(self, height, width=None):
+        """Per-stream shape of each shifting block's buffer for frames of height x width (square
+        by default): [c1, h, w] in NCHW, [h, w, c1] in NHWC, h and w the block input's size."""
+        self.check_online()
+        h, w = height, width or height
+        h, w = [_downsampled(_downsampled(n, 2), 2) for n in (h, w)]        # stem conv, max-pool
+        shapes = []
+        for block in self.blocks:
+            if block.shift is not None:
+                shapes.append(block.shift.buffer_shape(block.in_channels, h, w))
+            h, w = _downsampled(h, block.stride), _downsampled(w, block.stride)
+        return shapes
+
+    def forward_step(self, frame, buffers=None):
+        """One frame of each of B streams: frame [B, 3, H, W] (NCHW) and the buffers the previous
+        step returned (None: a new stream, zero buffers) -> (features NCHW [B, C, h, w], new
+        buffers). Frame t of a stream gives what the offline unidirectional model gives for
+        frame t of a clip that starts with the stream."""
+        self.check_online()
+        count = len(self.shifting_blocks())
+        if buffers is not None and len(buffers) != count:
+            raise ValueError(f"ResNet-{self.depth} TSM has {count} shifting blocks, so {count} "
+                             f"shift buffers; got {len(buffers)}.")
+        x = self._stem(frame)
+        new_buffers = []
+        for block in self.blocks:
+            if block.shift is None:
+                x = block(x)
+                continue
+            k = len(new_buffers)
+            buffer = block.shift.zero_buffer(x) if buffers is None else buffers[k]
+            x, new_buffer = block(x, buffer)
+            new_buffers.append(new_buffer)
+        return self._to_nchw(x), new_buffers
+
+
+def _downsampled(size, stride):
+    """Output size of every strided layer here (3x3 pad 1, 1x1 pad 0, 7x7 pad 3, max-pool 3
+    pad 1 all give the same)."""
+    return (size - 1) // stride + 1
 
 
 @BACKBONES.register()

@@ -19,7 +19,8 @@ class TSNHead(nn.Layer):
     """Global average pool -> dropout -> mean over the num_seg frames of a clip -> fc.
 
     Input: features [N*num_seg, C, h, w] (NCHW). Output: logits [N, num_classes]. The fc is
-    linear, so averaging features before it equals PaddleVideo's averaging of logits after it.
+    linear, so averaging features before it equals PaddleVideo's averaging of logits after it,
+    and equals the mean of the per-frame logits (`frame_logits`, what online TSM outputs).
     `fc.weight` is stored [in_channels, num_classes], initialised Normal(0, std), bias zero.
     """
 
@@ -36,15 +37,23 @@ class TSNHead(nn.Layer):
             loss_cfg["label_smoothing"] = ls_eps
         self.loss_func = LOSSES.build(loss_cfg)
 
-    def forward(self, x, num_seg):
+    def pool(self, x):
+        """Features [B, C, h, w] -> [B, C]: spatial average, then dropout."""
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects {self.in_channels} input channels "
                              f"(in_channels), the backbone gives {x.shape[1]}.")
-        x = paddle.mean(x, axis=[2, 3])                          # [N*T, C]
-        if self.dropout is not None:
-            x = self.dropout(x)
+        x = paddle.mean(x, axis=[2, 3])
+        return self.dropout(x) if self.dropout is not None else x
+
+    def forward(self, x, num_seg):
+        x = self.pool(x)                                          # [N*T, C]
         x = paddle.mean(paddle.reshape(x, [-1, num_seg, x.shape[-1]]), axis=1)
         return self.fc(x)
+
+    def frame_logits(self, x):
+        """Logits of each frame on its own, [B, K] for features [B, C, h, w]: the fc before the
+        average over segments. In eval mode the mean of a clip's frame logits is its logits."""
+        return self.fc(self.pool(x))
 
     def loss(self, scores, labels):
         """{'loss', 'top1', 'top5'} for logits [N, K] and labels [N]."""

@@ -1,1 +1,2 @@
+from .online import OnlineTSM
 from .recognizer2d import Recognizer2D

@@ -1,5 +1,8 @@
 """The `tools/main.py` command line: PaddleVideo's flags, clear errors, exit codes.
 
+The whole config is checked (paddlevideo.config_check) before anything is built or read: a wrong
+key or value, or sections that disagree, stop with `error: <file:line (KEY)>: <what is allowed>`.
+
 Exit codes: 0 done, 1 a problem with the config, data, weights or a checkpoint (one readable
 message, no traceback), 3 training diverged (NaN/Inf loss), 128+N stopped by signal N after
 saving a resumable checkpoint.
@@ -46,13 +49,14 @@ def main(argv=None):
     from ..loader import ListError, TooManyBadFiles
     from ..modeling.weights import WeightsError
     from ..utils.checkpoint import CheckpointError
-    from ..utils.config import ConfigError, get_config
+    from ..config_check import load_and_check_config
+    from ..utils.config import ConfigError
     from ..utils.download import DownloadError
     from .common import TaskError
     from .train import TrainingDiverged, TrainingInterrupted
 
     try:
-        cfg = get_config(args.config, args.override)
+        cfg = load_and_check_config(args.config, args.override)
         if args.test:
             from .test import test_model
             test_model(cfg, args.weights, engine=args.test_engine)

@@ -371,7 +371,7 @@ TOP_LEVEL_KEYS = {
     "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
     "METRIC": dict | None, "INFERENCE": dict | None,
     "model_name": str, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
-    "val_interval": _POSITIVE, "output_dir": str, "resume_epoch": _POSITIVE | None,
+    "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
     "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
     "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],
     "sync_bn": bool, "keep_checkpoints": _COUNT,

@@ -209,7 +209,9 @@ def _parse(path):
         object.__setattr__(cfg, "_file", str(path))
     if not isinstance(cfg, AttrDict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (MODEL, DATASET, ...).")
-    return _unshare(cfg, set())
+    cfg = _unshare(cfg, set())
+    _set_paths(cfg, "")
+    return cfg
 
 
 def _replaces(child):
@@ -236,6 +238,7 @@ def _merge(base, child):
         lines[key] = child.origin(key)
     lines["__self__"] = child.origin()
     object.__setattr__(merged, "_file", child._file)
+    object.__setattr__(merged, "_path", child._path)
     object.__setattr__(merged, "_lines", lines)
     return merged
 

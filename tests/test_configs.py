@@ -257,3 +257,18 @@ def test_a_frames_config_with_a_video_decoder_in_yaml_names_both_lines(tmp_path,
     assert err == (f"error: {path}:4 (DATASET.train.format): FrameDataset reads frame folders and "
                    f"needs `decode: {{name: FrameDecoder}}` in PIPELINE.train, but {K400}:40 "
                    f"(PIPELINE.train.decode) has VideoDecoder.")
+
+
+def test_print_config_shows_the_resolved_config_and_where_each_value_was_set(capsys):
+    from paddlevideo.tasks.cli import print_config_main
+    nhwc = config("tsm/tsm_ucf101_frames_nhwc.yaml")
+    assert print_config_main(["-c", nhwc, "-o", "epochs=3"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == to_plain(get_config(nhwc, ["epochs=3"])) and printed["epochs"] == 3
+    assert print_config_main(["-c", nhwc, "--origins"]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["MODEL.backbone.data_format"].endswith(f"# {nhwc}:6")
+    assert lines["MODEL.head.num_classes"].endswith(config("tsm/tsm_ucf101_videos.yaml") + ":10")
+    assert lines["PIPELINE.test.decode.name"].endswith(
+        os.path.join(REPO, "configs", "_base_", "frames.yaml") + ":15")
+    assert lines["MODEL.backbone.depth"].endswith(f"# {K400}:12")

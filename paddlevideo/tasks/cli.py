@@ -12,7 +12,7 @@ import sys
 
 from .env import configure_cpu_threads
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "print_config_main"]
 
 
 def build_parser():
@@ -75,4 +75,36 @@ def main(argv=None):
             TooManyBadFiles) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def print_config_main(argv=None):
+    """tools/print_config.py: the config as a run would use it (bases merged, -o applied, the
+    whole check passed), as YAML, or with --origins each value with the file:line that set it."""
+    parser = argparse.ArgumentParser(
+        prog="print_config.py", description="Print a config resolved: its _base_ files merged, "
+        "the -o overrides applied, and checked as tools/main.py checks it.")
+    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), as in tools/main.py")
+    parser.add_argument("--origins", action="store_true", help="one line per value with the "
+                        "file:line (or -o) that set it, instead of YAML")
+    args = parser.parse_args(argv)
+    configure_cpu_threads()            # before paddle is imported
+    from ..config_check import load_and_check_config
+    from ..utils.config import ConfigError, config_origins, dump_config
+    try:
+        cfg = load_and_check_config(args.config, args.override)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.origins:
+        import yaml
+        rows = [(f"{key}: " + yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10 ** 6)
+                 .replace("\n...\n", "").strip(), origin) for key, value, origin in config_origins(cfg)]
+        width = min(60, max(len(text) for text, _ in rows))
+        for text, origin in rows:
+            print(f"{text:<{width}}  # {origin}")
+    else:
+        print(dump_config(cfg), end="")
     return 0

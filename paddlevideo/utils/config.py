@@ -29,7 +29,7 @@ import yaml
 from .typecheck import Range, problem
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
-           "validate_config", "suggest", "to_plain", "dump_config", "TOP_LEVEL_KEYS",
+           "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
            "SECTION_KEYS", "RENAMED_KEYS"]
 
 logger = logging.getLogger("paddlevideo")
@@ -296,6 +296,18 @@ def load_config(path):
 def dump_config(cfg):
     """The resolved config as YAML text (bases merged, overrides applied)."""
     return yaml.safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True, width=100)
+
+
+def config_origins(cfg):
+    """[(dotted key, value, origin)] for every value of the resolved config: the file:line (or the
+    -o) that wrote it. Mappings are walked key by key; a list is one value, as it is replaced whole."""
+    rows = []
+    for key, value in cfg.items():
+        if isinstance(value, AttrDict) and value:
+            rows.extend(config_origins(value))
+        else:
+            rows.append((cfg.key_path(key), to_plain(value), cfg.origin(key)))
+    return rows
 
 
 _INDEX = re.compile(r"\[(\d+)\]")

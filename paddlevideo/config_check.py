@@ -15,7 +15,7 @@ the datasets are only checked), and what a run would get silently wrong if they 
 - a frames dataset with a frames decoder, a video dataset with a video decoder;
 - the class count of DATASET.label_list (when the file exists), METRIC.num_classes and
   MODEL.head.num_classes;
-- INFERENCE.num_seg and the backbone's num_seg; a MultiCropMetric's views and the pipeline's.
+- INFERENCE.num_seg and the backbone's num_seg; a MultiCropMetric's views and the test pipeline's.
 
 Every problem is one ConfigError naming the file:line (or the `-o`) that wrote the key.
 """
@@ -160,9 +160,11 @@ def _check_metric(cfg, head, pipelines):
     if metric_cfg is None:
         return
     metric = build_metric(metric_cfg, head.num_classes)
-    for mode in ("valid", "test"):
-        if mode in pipelines:
-            metric.check_views(pipelines[mode].num_clips, pipelines[mode].num_crops)
+    if "test" in pipelines:             # the protocol --test reports
+        try:
+            metric.check_views(pipelines["test"].num_clips, pipelines["test"].num_crops)
+        except ConfigError as e:
+            raise ConfigError(f"{metric_cfg.where()}: {e}") from None
 
 
 def _check_schedule(cfg):

@@ -272,3 +272,14 @@ def test_print_config_shows_the_resolved_config_and_where_each_value_was_set(cap
     assert lines["PIPELINE.test.decode.name"].endswith(
         os.path.join(REPO, "configs", "_base_", "frames.yaml") + ":15")
     assert lines["MODEL.backbone.depth"].endswith(f"# {K400}:12")
+
+
+def test_a_multi_crop_metric_must_match_the_test_views(tmp_path):
+    path = tmp_path / "mc.yaml"
+    path.write_text(f"_base_: {config('tsm/tsm_demo.yaml')}\nMETRIC:\n  name: MultiCropMetric\n"
+                    f"  num_ensemble_views: 2\n")
+    with pytest.raises(Exception, match=r"mc.yaml:3 \(METRIC\): METRIC MultiCropMetric promises 2 "
+                                         r"clips x 1 crops per video, but the pipeline gives 1 clips"):
+        load_and_check_config(str(path))
+    assert load_and_check_config(str(path), ["PIPELINE.test.sample.num_clips=2"]).METRIC.name == \
+        "MultiCropMetric"

@@ -15,7 +15,9 @@ the datasets are only checked), and what a run would get silently wrong if they 
 - a frames dataset with a frames decoder, a video dataset with a video decoder;
 - the class count of DATASET.label_list (when the file exists), METRIC.num_classes and
   MODEL.head.num_classes;
-- INFERENCE.num_seg and the backbone's num_seg; a MultiCropMetric's views and the test pipeline's.
+- INFERENCE.num_seg and the backbone's num_seg; INFERENCE's target_size, short_size and seg_len
+  (PaddleVideo's inference-helper keys) and PIPELINE.test's; a MultiCropMetric's views and the
+  test pipeline's.
 
 Every problem is one ConfigError naming the file:line (or the `-o`) that wrote the key.
 """
@@ -130,6 +132,28 @@ def _check_frames_per_clip(cfg, pipelines, backbone_cls, backbone):
                           f"({_where(backbone, 'num_seg')}); make them equal.")
 
 
+def _check_inference(cfg, pipelines):
+    """PaddleVideo's INFERENCE sizes must be what PIPELINE.test does: the exported model's
+    preprocessing is PIPELINE.test, so a different INFERENCE value would be silently unused."""
+    inference = cfg.get("INFERENCE") or {}
+    test = pipelines.get("test")
+    if not inference or test is None:
+        return
+    found = {}
+    for op in test.ops:
+        if hasattr(op, "seg_len"):
+            found["seg_len"] = op.seg_len
+        if hasattr(op, "short_size"):
+            found["short_size"] = op.short_size
+        if getattr(op, "tw", None) is not None and op.tw == op.th:
+            found["target_size"] = op.tw
+    for key, value in found.items():
+        if key in inference and inference[key] != value:
+            raise ConfigError(f"{inference.where(key)}: INFERENCE.{key} is {inference[key]} but "
+                              f"PIPELINE.test gives {value}, and the exported model preprocesses "
+                              f"as PIPELINE.test does; make them equal or remove INFERENCE.{key}.")
+
+
 def _label_count(path):
     """Classes in a label list: one per non-empty line ('INDEX NAME' or a bare name)."""
     with open(path, encoding="utf-8") as f:
@@ -188,6 +212,7 @@ def check_config(cfg):
     pipelines = _check_pipelines(cfg)
     _check_datasets(cfg, pipelines)
     _check_frames_per_clip(cfg, pipelines, backbone_cls, backbone)
+    _check_inference(cfg, pipelines)
     _check_class_counts(cfg, head)
     _check_metric(cfg, head, pipelines)
     _check_schedule(cfg)

@@ -225,6 +225,11 @@ MAIN_ERRORS = [
      "override -o DATASET.test.format=FrameDataset (DATASET.test.format): FrameDataset reads frame "
      "folders and needs `decode: {name: FrameDecoder}` in PIPELINE.test, but "
      "configs/recognition/tsm/tsm_k400_videos.yaml:59 (PIPELINE.test.decode) has VideoDecoder."),
+    (["-o", "INFERENCE.short_size=320"],
+     "(INFERENCE.short_size): INFERENCE.short_size is 320 but PIPELINE.test gives 256, and the "
+     "exported model preprocesses as PIPELINE.test does"),
+    (["-o", "INFERENCE.num_seg=16"],
+     "(INFERENCE.num_seg): INFERENCE.num_seg is 16 but the backbone takes num_seg=8"),
     (["-o", "DATASET.label_list=data/demo_labels.txt"],
      "names 3 classes but MODEL.head.num_classes is 400 (" + K400 + ":16 (MODEL.head.num_classes))"),
 ]

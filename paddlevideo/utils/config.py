@@ -407,6 +407,7 @@ SECTION_KEYS = {
     "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": float},
     "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": float},
     "INFERENCE": {"name": str, "num_seg": _POSITIVE, "target_size": _POSITIVE,
+                  "seg_len": _POSITIVE, "short_size": _POSITIVE, "top_k": _POSITIVE,
                   "label_list": str | None},
 }
 # Keys that moved: old place -> new place. The old place still loads, with a warning.

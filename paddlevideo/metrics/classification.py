@@ -142,7 +142,7 @@ class CenterCropMetric(ClassificationMetric):
     """One clip, one centre crop per video (PaddleVideo's TSM test protocol); more views, if the
     pipeline makes them, are averaged and reported as such."""
 
-    def __init__(self, num_classes, class_names=None):
+    def __init__(self, num_classes: int, class_names: list[str] | None = None):
         super().__init__(num_classes, class_names)
 
 
@@ -150,7 +150,8 @@ class CenterCropMetric(ClassificationMetric):
 class MultiCropMetric(ClassificationMetric):
     """`num_ensemble_views` clips x `num_spatial_crops` crops per video, softmax-averaged."""
 
-    def __init__(self, num_classes, num_ensemble_views=1, num_spatial_crops=1, class_names=None):
+    def __init__(self, num_classes: int, num_ensemble_views: int = 1, num_spatial_crops: int = 1,
+                 class_names: list[str] | None = None):
         super().__init__(num_classes, class_names)
         self.clips, self.crops = int(num_ensemble_views), int(num_spatial_crops)
 

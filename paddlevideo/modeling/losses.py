@@ -16,7 +16,7 @@ class CrossEntropyLoss(nn.Layer):
     the K classes.
     """
 
-    def __init__(self, label_smoothing=0.0):
+    def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")

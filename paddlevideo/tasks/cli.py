@@ -1,5 +1,8 @@
 """The `tools/main.py` command line: PaddleVideo's flags, clear errors, exit codes.
 
+The whole config is checked (paddlevideo.config_check) before anything is built or read: a wrong
+key or value, or sections that disagree, stop with `error: <file:line (KEY)>: <what is allowed>`.
+
 Exit codes: 0 done, 1 a problem with the config, data, weights or a checkpoint (one readable
 message, no traceback), 3 training diverged (NaN/Inf loss), 128+N stopped by signal N after
 saving a resumable checkpoint.
@@ -9,7 +12,7 @@ import sys
 
 from .env import configure_cpu_threads
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "print_config_main"]
 
 
 def build_parser():
@@ -46,13 +49,14 @@ def main(argv=None):
     from ..loader import ListError, TooManyBadFiles
     from ..modeling.weights import WeightsError
     from ..utils.checkpoint import CheckpointError
-    from ..utils.config import ConfigError, get_config
+    from ..config_check import load_and_check_config
+    from ..utils.config import ConfigError
     from ..utils.download import DownloadError
     from .common import TaskError
     from .train import TrainingDiverged, TrainingInterrupted
 
     try:
-        cfg = get_config(args.config, args.override)
+        cfg = load_and_check_config(args.config, args.override)
         if args.test:
             from .test import test_model
             test_model(cfg, args.weights, engine=args.test_engine)
@@ -71,4 +75,36 @@ def main(argv=None):
             TooManyBadFiles) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def print_config_main(argv=None):
+    """tools/print_config.py: the config as a run would use it (bases merged, -o applied, the
+    whole check passed), as YAML, or with --origins each value with the file:line that set it."""
+    parser = argparse.ArgumentParser(
+        prog="print_config.py", description="Print a config resolved: its _base_ files merged, "
+        "the -o overrides applied, and checked as tools/main.py checks it.")
+    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), as in tools/main.py")
+    parser.add_argument("--origins", action="store_true", help="one line per value with the "
+                        "file:line (or -o) that set it, instead of YAML")
+    args = parser.parse_args(argv)
+    configure_cpu_threads()            # before paddle is imported
+    from ..config_check import load_and_check_config
+    from ..utils.config import ConfigError, config_origins, dump_config
+    try:
+        cfg = load_and_check_config(args.config, args.override)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.origins:
+        import yaml
+        rows = [(f"{key}: " + yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10 ** 6)
+                 .replace("\n...\n", "").strip(), origin) for key, value, origin in config_origins(cfg)]
+        width = min(60, max(len(text) for text, _ in rows))
+        for text, origin in rows:
+            print(f"{text:<{width}}  # {origin}")
+    else:
+        print(dump_config(cfg), end="")
     return 0

@@ -1,19 +1,38 @@
-"""YAML configs in PaddleVideo's schema, with line-aware errors and `-o` overrides.
+"""YAML configs in PaddleVideo's schema: `_base_` inheritance, `-o` overrides, checked keys.
 
-A config is a tree of `AttrDict`s. Each node remembers the file it came from, its dotted path
-(`PIPELINE.train.transform[0].MultiScaleCrop`) and the line of each key, so every error can say
-where the bad key is. Unknown top-level keys and unknown keys of the fixed sections are errors;
-the keys of a component (a backbone, a pipeline op, ...) are checked against the component's
-constructor when the registry builds it (see `paddlevideo.utils.registry`).
+A config is a tree of `AttrDict`s. Each node remembers its dotted path
+(`PIPELINE.train.transform[0].MultiScaleCrop`) and, for each key, the file and line that wrote it
+(or the `-o` override that set it), so every error can say where the bad value came from, even
+when it was inherited from a base file.
+
+`_base_: path` (or a list of paths, relative to the file) makes a config start from other configs:
+mappings merge key by key, recursively; any other value (a list, a number) from the child
+replaces the base's; a mapping with `_delete_: true` replaces the base's mapping instead of merging
+into it. Several bases merge in order, later ones winning. YAML anchors and aliases work inside
+one file, and an alias is a copy: overriding it does not change the anchored original.
+
+The fixed sections (top level, MODEL, DATASET, PIPELINE, OPTIMIZER, INFERENCE) are checked here
+against `TOP_LEVEL_KEYS` / `SECTION_KEYS`: names and values. The parameters of components (a
+backbone, a pipeline op, ...) are checked against their constructors by the registries (see
+`paddlevideo.utils.registry`), and a whole config, components and consistency included, by
+`paddlevideo.config_check.check_config`.
 """
 import copy
 import difflib
+import logging
+import os
 import re
+from typing import Annotated, Literal
 
 import yaml
 
+from .typecheck import Range, problem
+
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
-           "validate_config", "suggest", "to_plain"]
+           "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
+           "SECTION_KEYS", "RENAMED_KEYS"]
+
+logger = logging.getLogger("paddlevideo")
 
 
 class ConfigError(ValueError):
@@ -32,7 +51,11 @@ def suggest(name, choices, n=3):
 
 
 class AttrDict(dict):
-    """A dict with attribute access that knows where each of its keys was written."""
+    """A dict with attribute access that knows where each of its keys was written.
+
+    `_lines[key]` is the key's origin: 'file.yaml:12', 'override -o KEY=VALUE', or a bare line
+    number of this node's own `_file`; `_lines['__self__']` is the node's own.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,35 +84,44 @@ class AttrDict(dict):
             return self._path or "<top level>"
         return f"{self._path}.{key}" if self._path else str(key)
 
+    def origin(self, key=None):
+        """'file.yaml:12' or 'override -o ...' for a key (the node itself when key is None)."""
+        line = self._lines.get("__self__" if key is None else key)
+        if isinstance(line, int):
+            return f"{self._file}:{line}" if self._file else f"line {line}"
+        return line or self._file or "config"
+
     def where(self, key=None):
         """'file.yaml:12 (MODEL.backbone.depth)' for a key, or the node itself when key is None."""
-        line = self._lines.get(key) if key is not None else self._lines.get("__self__")
-        if isinstance(line, str):           # set by an override
-            origin = line
-        elif self._file and line:
-            origin = f"{self._file}:{line}"
-        elif self._file:
-            origin = self._file
-        else:
-            origin = "config"
-        return f"{origin} ({self.key_path(key)})"
+        return f"{self.origin(key)} ({self.key_path(key)})"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that builds AttrDicts and records the line of every key."""
+class _ValueLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` and `2e-05` as numbers, as YAML 1.2 and users do
+    (PyYAML's YAML 1.1 rules need a dot, `1.0e-4`, and would give the string '1e-4')."""
+
+
+_ValueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+class _LineLoader(_ValueLoader):
+    """The value loader, building AttrDicts that record the file:line of every key."""
 
 
 def _construct_mapping(loader, node):
     loader.flatten_mapping(node)
     mapping = AttrDict()
-    lines = {"__self__": node.start_mark.line + 1}
+    lines = {"__self__": f"{loader.name}:{node.start_mark.line + 1}"}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             raise ConfigError(f"{loader.name}:{key_node.start_mark.line + 1}: key '{key}' is "
                               f"written twice in the same mapping; keep one.")
         mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
+        lines[key] = f"{loader.name}:{key_node.start_mark.line + 1}"
+    object.__setattr__(mapping, "_file", loader.name)
     object.__setattr__(mapping, "_lines", lines)
     return mapping
 
@@ -98,7 +130,7 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def _annotate(node, file, path):
-    """Give every AttrDict under `node` its file and dotted path."""
+    """Give every AttrDict under `node` its file and dotted path (values set by an override)."""
     if isinstance(node, AttrDict):
         object.__setattr__(node, "_file", file)
         object.__setattr__(node, "_path", path)
@@ -107,6 +139,31 @@ def _annotate(node, file, path):
     elif isinstance(node, list):
         for i, item in enumerate(node):
             _annotate(item, file, f"{path}[{i}]")
+
+
+def _set_paths(node, path):
+    """Give every AttrDict under `node` its dotted path, keeping the files its keys came from."""
+    if isinstance(node, AttrDict):
+        object.__setattr__(node, "_path", path)
+        for key, value in node.items():
+            _set_paths(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _set_paths(item, f"{path}[{i}]")
+
+
+def _unshare(node, seen):
+    """Copy every mapping or list met a second time (a YAML alias), so each place is its own."""
+    if isinstance(node, (dict, list)):
+        if id(node) in seen:
+            return copy.deepcopy(node)
+        seen.add(id(node))
+        if isinstance(node, dict):
+            for key, value in node.items():
+                dict.__setitem__(node, key, _unshare(value, seen))
+        else:
+            node[:] = [_unshare(v, seen) for v in node]
+    return node
 
 
 def _to_attrdict(node):
@@ -130,13 +187,15 @@ def to_plain(node):
     return node
 
 
-def load_config(path):
-    """Read a YAML config file into an AttrDict tree that remembers lines."""
+def _parse(path):
+    """One YAML file as an AttrDict tree whose keys know their file:line (no `_base_` resolved)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; give a YAML config file.") from None
     loader = _LineLoader(text)
     loader.name = str(path)
     try:
@@ -147,10 +206,108 @@ def load_config(path):
         loader.dispose()
     if cfg is None:
         cfg = AttrDict()
+        object.__setattr__(cfg, "_file", str(path))
     if not isinstance(cfg, AttrDict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (MODEL, DATASET, ...).")
-    _annotate(cfg, str(path), "")
+    cfg = _unshare(cfg, set())
+    _set_paths(cfg, "")
     return cfg
+
+
+def _replaces(child):
+    """Whether the mapping `child` asks to replace, not merge into, the base's (`_delete_: true`)."""
+    flag = child.get("_delete_", False)
+    if not isinstance(flag, bool):
+        raise ConfigError(f"{child.where('_delete_')}: _delete_ must be true or false; got {flag!r}.")
+    return flag
+
+
+def _merge(base, child):
+    """`child` written over `base`: mappings merge key by key, anything else replaces."""
+    if not (isinstance(base, AttrDict) and isinstance(child, AttrDict)) or _replaces(child):
+        return child
+    merged = AttrDict()
+    lines = {}
+    for key, value in base.items():
+        dict.__setitem__(merged, key, value)
+        lines[key] = base.origin(key)
+    for key, value in child.items():
+        if key == "_delete_":
+            continue
+        dict.__setitem__(merged, key, _merge(merged[key], value) if key in merged else value)
+        lines[key] = child.origin(key)
+    lines["__self__"] = child.origin()
+    object.__setattr__(merged, "_file", child._file)
+    object.__setattr__(merged, "_path", child._path)
+    object.__setattr__(merged, "_lines", lines)
+    return merged
+
+
+def _drop_delete_markers(node):
+    """Remove the `_delete_` keys once merging is done (checking each is a boolean)."""
+    if isinstance(node, AttrDict):
+        if "_delete_" in node:
+            _replaces(node)
+            dict.__delitem__(node, "_delete_")
+        for value in node.values():
+            _drop_delete_markers(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_delete_markers(item)
+
+
+def _resolve(path, chain):
+    """The config at `path` with its `_base_` files merged in; `chain` is the files above it."""
+    real = os.path.realpath(path)
+    if real in [r for r, _ in chain]:
+        loop = " -> ".join([p for _, p in chain] + [path])
+        raise ConfigError(f"{path}: its _base_ files lead back to it ({loop}); remove one of "
+                          f"these _base_ entries.")
+    cfg = _parse(path)
+    if "_base_" not in cfg:
+        return cfg
+    where = cfg.where("_base_")
+    bases = cfg.pop("_base_")
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{where}: _base_ must be a config path or a list of them (relative "
+                          f"to this file's folder); got {bases!r}.")
+    merged = None
+    for base in bases:
+        base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
+        if not os.path.isfile(base_path):
+            raise ConfigError(f"{where}: base config not found: {base_path} (_base_ paths are "
+                              f"relative to the folder of {path}).")
+        resolved = _resolve(base_path, chain + [(real, path)])
+        merged = resolved if merged is None else _merge(merged, resolved)
+    return _merge(merged, cfg)
+
+
+def load_config(path):
+    """Read a YAML config file, with its `_base_` files merged in, into an AttrDict tree that
+    remembers where every key was written."""
+    cfg = _resolve(str(path), [])
+    _drop_delete_markers(cfg)
+    _set_paths(cfg, "")
+    return cfg
+
+
+def dump_config(cfg):
+    """The resolved config as YAML text (bases merged, overrides applied)."""
+    return yaml.safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True, width=100)
+
+
+def config_origins(cfg):
+    """[(dotted key, value, origin)] for every value of the resolved config: the file:line (or the
+    -o) that wrote it. Mappings are walked key by key; a list is one value, as it is replaced whole."""
+    rows = []
+    for key, value in cfg.items():
+        if isinstance(value, AttrDict) and value:
+            rows.extend(config_origins(value))
+        else:
+            rows.append((cfg.key_path(key), to_plain(value), cfg.origin(key)))
+    return rows
 
 
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -178,7 +335,7 @@ def apply_overrides(cfg, overrides):
         key, _, raw = item.partition("=")
         key = key.strip()
         try:
-            value = _to_attrdict(yaml.safe_load(raw)) if raw.strip() else None
+            value = _to_attrdict(yaml.load(raw, Loader=_ValueLoader)) if raw.strip() else None
         except yaml.YAMLError as e:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {e}") from None
         parts = _split_key(key)
@@ -217,58 +374,112 @@ def apply_overrides(cfg, overrides):
     return cfg
 
 
-# Keys that the fixed sections may hold. Components (backbone, head, datasets, pipeline ops,
-# metrics, learning-rate schedules) are checked by their registries instead.
+_POSITIVE = Annotated[int, Range(1)]
+_COUNT = Annotated[int, Range(0)]
+_RATIO = Annotated[float, Range(0, 1)]
+_LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"]
+
+# The fixed sections: each key they may hold and the values it takes (see utils/typecheck.py).
+# Components (backbone, head, datasets, pipeline ops, metrics, learning-rate schedules) are
+# checked against their constructors by the registries instead.
 TOP_LEVEL_KEYS = {
-    "MODEL", "DATASET", "PIPELINE", "OPTIMIZER", "METRIC", "INFERENCE",
-    "model_name", "epochs", "log_interval", "save_interval", "val_interval", "output_dir",
-    "resume_epoch", "log_level", "seed", "max_bad_ratio", "amp", "amp_level", "amp_dtype",
-    "sync_bn", "keep_checkpoints",
+    "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
+    "METRIC": dict | None, "INFERENCE": dict | None,
+    "model_name": str, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
+    "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
+    "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
+    "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],
+    "sync_bn": bool, "keep_checkpoints": _COUNT,
 }
 SECTION_KEYS = {
-    "MODEL": {"framework", "backbone", "head"},
-    "DATASET": {"batch_size", "num_workers", "train", "valid", "test", "valid_batch_size",
-                "test_batch_size", "valid_num_workers", "test_num_workers", "shuffle",
-                "drop_last", "max_bad_ratio", "label_list"},
-    "PIPELINE": {"train", "valid", "test"},
-    "PIPELINE.*": {"decode", "sample", "transform"},
-    "OPTIMIZER": {"name", "momentum", "learning_rate", "weight_decay", "grad_clip", "use_nesterov",
-                  "fc_lr_mult", "fc_bias_lr_mult", "no_weight_decay_on_bn", "beta1", "beta2"},
+    "MODEL": {"framework": str, "backbone": dict, "head": dict},
+    "DATASET": {"batch_size": _POSITIVE, "num_workers": _COUNT, "train": dict, "valid": dict,
+                "test": dict, "valid_batch_size": _POSITIVE, "test_batch_size": _POSITIVE,
+                "valid_num_workers": _COUNT, "test_num_workers": _COUNT, "shuffle": bool,
+                "drop_last": bool, "max_bad_ratio": _RATIO | None, "label_list": str | None},
+    "PIPELINE": {"train": dict, "valid": dict, "test": dict},
+    "PIPELINE.*": {"decode": dict | str, "sample": dict | str, "transform": list},
+    "OPTIMIZER": {"name": Literal["Momentum", "SGD", "Adam"], "momentum": float,
+                  "learning_rate": float | dict, "weight_decay": float | dict | None,
+                  "grad_clip": float | dict | None, "use_nesterov": bool, "fc_lr_mult": float,
+                  "fc_bias_lr_mult": float, "no_weight_decay_on_bn": bool, "beta1": float,
+                  "beta2": float},
+    "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": float},
+    "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": float},
+    "INFERENCE": {"name": str, "num_seg": _POSITIVE, "target_size": _POSITIVE,
+                  "seg_len": _POSITIVE, "short_size": _POSITIVE, "top_k": _POSITIVE,
+                  "label_list": str | None},
 }
+# Keys that moved: old place -> new place. The old place still loads, with a warning.
+RENAMED_KEYS = {"INFERENCE.label_list": "DATASET.label_list"}
 
 
-def _check_keys(node, allowed, section):
-    for key in node:
-        if key not in allowed:
+def _check_section(node, schema, section):
+    """Every key of `node` known to `schema`, every value of the type it names."""
+    for key, value in node.items():
+        if key not in schema:
             raise ConfigError(f"{node.where(key)}: unknown key '{key}' in {section}."
-                              + suggest(key, allowed))
+                              + suggest(key, schema))
+        wrong = problem(value, schema[key])
+        if wrong:
+            raise ConfigError(f"{node.where(key)}: {node.key_path(key)} {wrong}.")
+
+
+def _nodes(cfg, section):
+    """The mappings at a dotted section path ('PIPELINE.*' for each mode)."""
+    nodes = [cfg]
+    for part in section.split("."):
+        nxt = []
+        for node in nodes:
+            if part == "*":
+                nxt.extend(node.values())
+            elif part in node:
+                nxt.append(node[part])
+        nodes = [n for n in nxt if isinstance(n, AttrDict)]
+    return nodes
 
 
 def validate_config(cfg):
-    """Check the fixed sections' keys; raise ConfigError naming the first unknown one."""
-    _check_keys(cfg, TOP_LEVEL_KEYS, "the top level")
-    for section, allowed in SECTION_KEYS.items():
-        if section.endswith(".*"):
-            parent = cfg.get(section[:-2])
-            children = parent.values() if isinstance(parent, AttrDict) else []
-            for child in children:
-                if isinstance(child, AttrDict):
-                    _check_keys(child, allowed, child.key_path())
-            continue
-        node = cfg.get(section)
-        if node is None:
-            continue
-        if not isinstance(node, AttrDict):
-            raise ConfigError(f"{cfg.where(section)}: '{section}' must be a mapping.")
-        _check_keys(node, allowed, section)
+    """Check the keys and values of the fixed sections; raise ConfigError naming the first wrong
+    one with where it was written."""
+    _check_section(cfg, TOP_LEVEL_KEYS, "the top level")
+    for section, schema in SECTION_KEYS.items():
+        for node in _nodes(cfg, section):
+            _check_section(node, schema, node.key_path())
     return cfg
 
 
+def _move_renamed_keys(cfg):
+    """Give each old key's value to its new place, saying so once (see RENAMED_KEYS)."""
+    for old, new in RENAMED_KEYS.items():
+        (old_section, old_key), (new_section, new_key) = old.split("."), new.split(".")
+        node = cfg.get(old_section)
+        if not isinstance(node, AttrDict) or old_key not in node:
+            continue
+        target = cfg.get(new_section)
+        if target is None:
+            target = cfg[new_section] = AttrDict()
+            _annotate(target, node._file, new_section)
+        if new_key in target and target[new_key] != node[old_key]:
+            raise ConfigError(f"{node.where(old_key)}: {old} is the old place of {new}, which "
+                              f"says otherwise ({target.where(new_key)}); keep only {new}.")
+        if new_key not in target:
+            target[new_key] = node[old_key]
+            target._lines[new_key] = node.origin(old_key)
+        logger.warning(f"{node.where(old_key)}: {old} is now {new}; it is used as {new}. "
+                       f"Move it there to silence this warning.")
+
+
 def get_config(path, overrides=None, validate=True):
-    """Load a config file, apply `-o` overrides, and check its schema."""
+    """Load a config file (bases merged), apply `-o` overrides, and check the fixed sections.
+
+    The components and the consistency between sections are checked by
+    `paddlevideo.config_check.load_and_check_config`, which every tool calls.
+    """
     cfg = load_config(path)
     apply_overrides(cfg, overrides)
     if validate:
         validate_config(cfg)
+        _move_renamed_keys(cfg)
     cfg.setdefault("model_name", "model")
     return cfg

@@ -1,6 +1,7 @@
 """Shared parts of the datasets: list reading and checking, loading one sample, failure reasons."""
 import logging
 import os
+from typing import Literal
 
 import numpy as np
 
@@ -55,8 +56,10 @@ class BaseDataset:
     kind = "video"
     decoder = "VideoDecoder"
 
-    def __init__(self, file_path, pipeline, mode="train", data_prefix="", num_classes=None,
-                 check_files=True, missing="error"):
+    def __init__(self, file_path: str, pipeline: dict | list | Compose,
+                 mode: Literal["train", "valid", "test"] = "train", data_prefix: str | None = "",
+                 num_classes: int | None = None, check_files: bool = True,
+                 missing: Literal["error", "skip"] = "error"):
         if missing not in ("error", "skip"):
             raise ValueError(f"{type(self).__name__}: missing must be 'error' or 'skip', got "
                              f"{missing!r}.")

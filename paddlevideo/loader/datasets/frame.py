@@ -1,6 +1,8 @@
 """FrameDataset: a list of `frame_dir NUM_FRAMES LABEL` lines, one folder of images each."""
 import os
+from typing import Literal
 
+from ..pipelines.compose import Compose
 from ..registry import DATASETS
 from .base import BaseDataset
 
@@ -21,8 +23,11 @@ class FrameDataset(BaseDataset):
     kind = "frames"
     decoder = "FrameDecoder"
 
-    def __init__(self, file_path, pipeline, mode="train", data_prefix="", suffix="img_{:05}.jpg",
-                 start_index=1, num_classes=None, check_files=True, missing="error"):
+    def __init__(self, file_path: str, pipeline: dict | list | Compose,
+                 mode: Literal["train", "valid", "test"] = "train", data_prefix: str | None = "",
+                 suffix: str = "img_{:05}.jpg", start_index: int = 1,
+                 num_classes: int | None = None, check_files: bool = True,
+                 missing: Literal["error", "skip"] = "error"):
         try:
             suffix.format(1)
         except (IndexError, KeyError, ValueError, AttributeError) as e:

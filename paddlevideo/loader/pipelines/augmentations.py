@@ -10,6 +10,7 @@ only the crop region with `cv2.warpAffine` was tried: same geometry, but 1.7-2.1
 for 8 frames of 320x240 -> 341x256 -> 224, because cv2.resize is much better vectorised.)
 """
 import numbers
+from typing import Literal
 
 import numpy as np
 
@@ -118,7 +119,8 @@ class Scale:
     frame square. Frames whose short side already equals short_size are left as they are.
     """
 
-    def __init__(self, short_size, fixed_ratio=True, keep_ratio=None, do_round=False, backend="cv2"):
+    def __init__(self, short_size: int, fixed_ratio: bool = True, keep_ratio: bool | None = None,
+                 do_round: bool = False, backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "Scale")
         if fixed_ratio and keep_ratio:
             raise ValueError("Scale: fixed_ratio and keep_ratio cannot both be true; set "
@@ -155,7 +157,8 @@ class CenterCrop:
     Offsets are round((w - tw) / 2) with `do_round` (PaddleVideo's default), else (w - tw) // 2.
     """
 
-    def __init__(self, target_size, do_round=True, backend="cv2"):
+    def __init__(self, target_size: int | tuple[int, int], do_round: bool = True,
+                 backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "CenterCrop")
         self.tw, self.th = _pair(target_size, "CenterCrop")
         self.do_round = do_round
@@ -207,8 +210,9 @@ class MultiScaleCrop:
     choice with equal chance.
     """
 
-    def __init__(self, target_size, scales=None, max_distort=1, fix_crop=True,
-                 allow_duplication=False, more_fix_crop=True, backend="cv2"):
+    def __init__(self, target_size: int | tuple[int, int], scales: list[float] | None = None,
+                 max_distort: int = 1, fix_crop: bool = True, allow_duplication: bool = False,
+                 more_fix_crop: bool = True, backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "MultiScaleCrop")
         self.tw, self.th = _pair(target_size, "MultiScaleCrop")
         self.scales = list(scales) if scales is not None else [1, 0.875, 0.75, 0.66]
@@ -324,7 +328,7 @@ class RandomFlip:
     Do not use it where direction is the class (left/right, clockwise) as in Something-Something.
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5):
         self.p = float(p)
 
     def __call__(self, results):
@@ -350,7 +354,7 @@ class Image2Array:
     Input keys: `imgs`. Output keys: `imgs` float32 (values still 0..255).
     """
 
-    def __init__(self, transpose=True, data_format="tchw"):
+    def __init__(self, transpose: bool = True, data_format: Literal["tchw", "cthw"] = "tchw"):
         if data_format not in ("tchw", "cthw"):
             raise ValueError(f"Image2Array: data_format must be 'tchw' or 'cthw', got {data_format!r}.")
         self.transpose, self.data_format = bool(transpose), data_format
@@ -373,7 +377,8 @@ class Normalization:
     is accepted for PaddleVideo configs (this op always works in place on its own float copy).
     """
 
-    def __init__(self, mean, std, tensor_shape=(3, 1, 1), inplace=False):
+    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float],
+                 tensor_shape: tuple[int, ...] = (3, 1, 1), inplace: bool = False):
         mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         if mean.size != 3 or std.size != 3 or np.any(std <= 0):
             raise ValueError(f"Normalization: mean and std need 3 values and std > 0, got "

@@ -1,4 +1,6 @@
 """Decode ops: open a video or a frame folder lazily; the Sampler then reads only its frames."""
+from typing import Literal
+
 from ..decoders import BACKENDS, FrameFolderReader, open_video
 from ..registry import PIPELINES
 
@@ -14,7 +16,8 @@ class VideoDecoder:
     fails files that hold far fewer frames than their container declares (truncated files).
     """
 
-    def __init__(self, backend="decord", num_threads=1, verify_length=True):
+    def __init__(self, backend: Literal["decord", "cv2", "pyav", "opencv", "av"] = "decord",
+                 num_threads: int = 1, verify_length: bool = True):
         name = {"opencv": "cv2", "av": "pyav"}.get(backend, backend)
         if name not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of "
@@ -39,7 +42,7 @@ class FrameDecoder:
     `start_index` (default 1). Output keys: `reader`, `backend`.
     """
 
-    def __init__(self, suffix=None, start_index=None):
+    def __init__(self, suffix: str | None = None, start_index: int | None = None):
         self.suffix = suffix
         self.start_index = start_index
 

@@ -88,8 +88,10 @@ class Sampler:
     effect (frames are always numpy arrays).
     """
 
-    def __init__(self, num_seg, seg_len=1, valid_mode=False, select_left=False, dense_sample=False,
-                 num_clips=1, frame_interval=None, linspace_sample=False, use_pil=True):
+    def __init__(self, num_seg: int, seg_len: int = 1, valid_mode: bool = False,
+                 select_left: bool = False, dense_sample: bool = False, num_clips: int = 1,
+                 frame_interval: int | None = None, linspace_sample: bool = False,
+                 use_pil: bool = True):
         if int(num_seg) < 1 or int(seg_len) < 1 or int(num_clips) < 1:
             raise ValueError(f"Sampler: num_seg ({num_seg}), seg_len ({seg_len}) and num_clips "
                              f"({num_clips}) must be positive.")

@@ -7,6 +7,8 @@ ResNet-101/152: when the third stage has 23 or more blocks, blocks 0, 2, 4, ... 
 shift and the others do not, as in the original TSM code and mmaction2 (18 of ResNet-101's 33
 blocks).
 """
+from typing import Literal
+
 import paddle
 import paddle.nn as nn
 
@@ -144,8 +146,12 @@ class ResNetTSM(nn.Layer):
         pretrained: a path, URL or registered weights name, loaded by the model builder.
     """
 
-    def __init__(self, depth=50, num_seg=8, shift_ratio=0.125, shift_mode="bidirectional",
-                 shift_place="residual", data_format="NCHW", pretrained=None, in_channels=3):
+    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: int = 8,
+                 shift_ratio: float = 0.125,
+                 shift_mode: Literal["bidirectional", "unidirectional", "none"] = "bidirectional",
+                 shift_place: Literal["residual", "inplace"] = "residual",
+                 data_format: Literal["NCHW", "NHWC"] = "NCHW", pretrained: str | None = None,
+                 in_channels: int = 3):
         super().__init__()
         if depth not in STAGES:
             raise ConfigError(f"ResNetTSM depth must be one of {sorted(STAGES)}, got {depth}.")
@@ -260,6 +266,8 @@ def _downsampled(size, stride):
 class ResNet(ResNetTSM):
     """The plain 2D ResNet of TSN: ResNetTSM with no shift (PaddleVideo's name for it)."""
 
-    def __init__(self, depth=50, num_seg=8, data_format="NCHW", pretrained=None, in_channels=3):
+    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: int = 8,
+                 data_format: Literal["NCHW", "NHWC"] = "NCHW", pretrained: str | None = None,
+                 in_channels: int = 3):
         super().__init__(depth=depth, num_seg=num_seg, shift_mode="none", data_format=data_format,
                          pretrained=pretrained, in_channels=in_channels)

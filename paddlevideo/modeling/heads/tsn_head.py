@@ -24,8 +24,8 @@ class TSNHead(nn.Layer):
     `fc.weight` is stored [in_channels, num_classes], initialised Normal(0, std), bias zero.
     """
 
-    def __init__(self, num_classes, in_channels=2048, drop_ratio=0.4, std=0.01, ls_eps=0.0,
-                 loss_cfg=None):
+    def __init__(self, num_classes: int, in_channels: int = 2048, drop_ratio: float = 0.4,
+                 std: float = 0.01, ls_eps: float = 0.0, loss_cfg: dict | None = None):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
         self.dropout = nn.Dropout(drop_ratio) if drop_ratio > 0 else None
@@ -66,6 +66,6 @@ class TSNHead(nn.Layer):
 class TSMHead(TSNHead):
     """TSNHead with TSM's defaults: dropout 0.5, fc initialised Normal(0, 0.001)."""
 
-    def __init__(self, num_classes, in_channels=2048, drop_ratio=0.5, std=0.001, ls_eps=0.0,
-                 loss_cfg=None):
+    def __init__(self, num_classes: int, in_channels: int = 2048, drop_ratio: float = 0.5,
+                 std: float = 0.001, ls_eps: float = 0.0, loss_cfg: dict | None = None):
         super().__init__(num_classes, in_channels, drop_ratio, std, ls_eps, loss_cfg)

@@ -20,7 +20,7 @@ class Recognizer2D(nn.Layer):
     Steps take a batch list `[imgs, labels, ...]` and never modify the caller's tensors.
     """
 
-    def __init__(self, backbone, head):
+    def __init__(self, backbone: nn.Layer, head: nn.Layer):
         super().__init__()
         self.backbone, self.head = backbone, head
         self.num_seg = backbone.num_seg

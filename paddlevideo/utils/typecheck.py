@@ -1,0 +1,134 @@
+"""Config values against type annotations: is this value one the annotation allows, and if not,
+how to say what is allowed.
+
+One rule set for every value a config can hold, whether the annotation comes from a component's
+constructor (`depth: Literal[18, 34, 50, 101, 152] = 50`) or from the schema of the fixed
+sections in `utils/config.py`. Nothing is coerced: `bool` is not an int, `4.5` is not an int,
+`'8'` is not a number; an int is accepted where a float is expected. Understood annotations:
+`int`, `float`, `bool`, `str`, `None`, `dict`, `list`, `Literal[...]`, unions (`X | None`),
+`list[X]`, `tuple[X, Y]` (a list of exactly those; YAML has no tuples), `tuple[X, ...]`,
+`dict[K, V]`, and `Annotated[X, Range(...)]` for bounds. Anything else is an isinstance check;
+no annotation means any value.
+"""
+import inspect
+import types
+import typing
+
+__all__ = ["Range", "matches", "describe", "show", "problem"]
+
+
+class Range:
+    """Bounds for `Annotated[int, Range(1)]` (>= 1) or `Annotated[float, Range(0, 1)]`."""
+
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
+
+    def __contains__(self, value):
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def __repr__(self):
+        if self.high is None:
+            return f">= {self.low}"
+        if self.low is None:
+            return f"<= {self.high}"
+        return f"from {self.low} to {self.high}"
+
+
+_UNIONS = (typing.Union, types.UnionType)
+_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+          type(None): "null", dict: "a mapping", list: "a list"}
+_PLURALS = {int: "integers", float: "numbers", bool: "true/false values", str: "strings",
+            dict: "mappings", list: "lists"}
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def matches(value, annotation):
+    """Whether `value` (as YAML gave it) is allowed by `annotation`."""
+    if annotation is inspect.Parameter.empty or annotation is typing.Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return matches(value, args[0]) and all(value in r for r in args[1:] if isinstance(r, Range))
+    if origin in _UNIONS:
+        return any(matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return any(type(value) is type(a) and value == a for a in args)
+    if origin in (list, tuple) or annotation in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(matches, value, args))
+        return not args or all(matches(v, args[0]) for v in value)
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            return False
+        return not args or all(matches(k, args[0]) and matches(v, args[1]) for k, v in value.items())
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return _is_int(value)
+    if annotation is float:
+        return _is_int(value) or isinstance(value, float)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True                     # an annotation this checker does not know: no opinion
+
+
+def _plural(annotation):
+    if typing.get_origin(annotation) is None and annotation in _PLURALS:
+        return _PLURALS[annotation]
+    return f"items that are {describe(annotation)}"
+
+
+def describe(annotation):
+    """What `annotation` allows, in words: 'an integer', 'one of cv2, pillow', 'a list of 3 numbers'."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, Range))
+        return f"{describe(args[0])} {bounds}".strip()
+    if origin in _UNIONS:
+        return " or ".join(describe(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(show(a, quote=False) for a in args)
+    if origin in (list, tuple):
+        if not args:
+            return "a list"
+        if origin is tuple and args[-1] is not Ellipsis:
+            if len(set(args)) == 1:
+                return f"a list of {len(args)} {_plural(args[0])}"
+            return "a list [" + ", ".join(describe(a) for a in args) + "]"
+        return f"a list of {_plural(args[0])}"
+    if origin is dict:
+        return "a mapping"
+    if annotation is None:
+        return "null"
+    if annotation in _NAMES:
+        return _NAMES[annotation]
+    return f"a {getattr(annotation, '__name__', annotation)}"
+
+
+def show(value, quote=True):
+    """A value as the user wrote it in YAML: 'two', 4.5, true, null, [1, 2]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if quote else value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "a mapping {" + ", ".join(str(k) for k in value) + "}"
+    return repr(value)
+
+
+def problem(value, annotation):
+    """None when `value` fits `annotation`, else 'must be <what>; got <value>'."""
+    if matches(value, annotation):
+        return None
+    return f"must be {describe(annotation)}; got {show(value)}"

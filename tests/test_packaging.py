@@ -50,8 +50,8 @@ def _venv(root):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True,
                    timeout=120)
     python = os.path.join(root, "bin", "python")
-    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()["
+                          "'purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
     borrowed = site.getsitepackages() + [
         p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if p and not os.path.isdir(os.path.join(p, "paddlevideo"))]

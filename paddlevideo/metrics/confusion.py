@@ -9,7 +9,8 @@ met first when walking the confusions from the largest down (`most_confused_clas
 more column for the row's videos predicted as any class not shown, so every row still adds up
 to its class's videos. `worst_pairs` lists the largest confusions for the log and the JSON.
 
-Drawn with matplotlib's Agg backend: no window, no display needed.
+Drawn with matplotlib's object API (a Figure rendered to PNG by Agg, never pyplot): no window,
+no display, and the backend a notebook or a caller chose is left alone.
 """
 import numpy as np
 
@@ -82,9 +83,7 @@ def write_confusion_png(matrix, path, class_names=None, max_classes=30, title=No
     Tick labels are the full class names with each true class's video count; cells hold counts
     (blank for 0 in large pictures), coloured by row share on a 0-1 scale with its colour bar.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure      # no pyplot: no window, no global backend change
 
     matrix = np.asarray(matrix, dtype=np.int64)
     total_classes = matrix.shape[0]

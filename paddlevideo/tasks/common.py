@@ -136,7 +136,8 @@ def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, ep
             if mode == "test":
                 logger.info(f"[TEST] step:{step + 1:>5d}/{total:<5d} videos: {done} "
                             f"batch_cost: {batch_cost:.5f} sec, reader_cost: {reader_cost:.5f} sec, "
-                            f"ips: {ips:.5f} instance/sec, eta: {_eta(eta)}", extra=STEP_LINE)
+                            f"ips: {ips:.5f} instance/sec, eta: {_eta(eta)}",
+                            extra=STEP_LINE)
             else:
                 logger.info(format_batch_line(epoch, epochs, mode, step, [], batch_cost,
                                               reader_cost, ips, eta), extra=STEP_LINE)

@@ -3,14 +3,20 @@
 Call `install()` first thing in a command-line entry point, before paddle is imported (it
 imports nothing heavy). What it drops, where each line comes from, and how:
 
-| line | source | dropped by |
-| --- | --- | --- |
-| `UserWarning: No ccache found ...` | `warnings.warn` in paddle.utils.cpp_extension, at import | a warnings filter |
-| `UserWarning: When training, we now always track global mean and variance.` | `warnings.warn` in every BatchNorm forward in training | a warnings filter |
-| `WARNING: OMP_NUM_THREADS set to N, not 1 ...` and `PLEASE USE OMP_NUM_THREADS WISELY.` | `print(file=sys.stderr)` in paddle.base's bootstrap, at import | the line filter, only when tasks/env.py chose the count (PADDLEVIDEO_OMP_AUTO=1) |
-| `I... analysis_config.cc] Hardware support for BFLOAT16 is enabled` | glog INFO (C++) | GLOG_minloglevel=1 (glog's INFO off) unless set by the user; the line filter too |
-| `W... eager_utils.cc] Paddle static graph(PIR) not support input out tensor ...` | glog WARNING (C++), when a model is traced | the line filter |
-| `ReduceMeanCheckIfOneDNNSupport` | a plain C++ write to stdout in the oneDNN mean kernel | the line filter |
+- `UserWarning: No ccache found ...`: `warnings.warn` in paddle.utils.cpp_extension at import;
+  a warnings filter.
+- `UserWarning: When training, we now always track global mean and variance.`: `warnings.warn`
+  in every BatchNorm forward in training; a warnings filter.
+- `WARNING: OMP_NUM_THREADS set to N, not 1 ...` and `PLEASE USE OMP_NUM_THREADS WISELY.`:
+  `print(file=sys.stderr)` in paddle.base's bootstrap at import; the line filter, only when
+  tasks/env.py chose the thread count (PADDLEVIDEO_OMP_AUTO=1), not when the user did.
+- `I... analysis_config.cc:...] Hardware support for BFLOAT16 is enabled`: glog INFO (C++);
+  GLOG_minloglevel=1 (glog's INFO lines off) unless the user set it or GLOG_v, and the line
+  filter.
+- `W... eager_utils.cc:...] Paddle static graph(PIR) not support input out tensor for now`:
+  glog WARNING (C++) while a model is traced; the line filter.
+- `ReduceMeanCheckIfOneDNNSupport`: a plain C++ write to stdout in the oneDNN mean kernel; the
+  line filter.
 
 The line filter works on the file descriptors, because C++ output never passes through
 Python: stdout and stderr (one channel when they go to the same place, keeping their order)

@@ -122,7 +122,8 @@ def test_most_confused_classes_hold_the_largest_confusions():
 @pytest.mark.parametrize("k", [2, 400])
 def test_confusion_png_is_written_readable_and_bounded(tmp_path, k):
     names = [f"class_with_a_long_descriptive_name_{i:03d}" for i in range(k)]
-    m = confusions(k, [(0, 1, 7), (k - 1, 0, 5)] if k > 2 else [(0, 1, 7)], noise=0 if k == 2 else 2)
+    planted = [(0, 1, 7), (k - 1, 0, 5)] if k > 2 else [(0, 1, 7)]
+    m = confusions(k, planted, noise=0 if k == 2 else 2)
     path = tmp_path / f"cm{k}.png"
     shown = write_confusion_png(m, str(path), names, title="demo")
     image = cv2.imread(str(path))

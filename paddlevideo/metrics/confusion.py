@@ -81,9 +81,11 @@ def write_confusion_png(matrix, path, class_names=None, max_classes=30, title=No
     """Draw `matrix` (see the module doc) into the PNG `path`; return the shown class indices.
 
     Tick labels are the full class names with each true class's video count; cells hold counts
-    (blank for 0 in large pictures), coloured by row share on a 0-1 scale with its colour bar.
+    (blank for 0 in large pictures), coloured by row share on a 0-1 scale with its colour bar;
+    the diagonal (correct predictions) is outlined.
     """
     from matplotlib.figure import Figure      # no pyplot: no window, no global backend change
+    from matplotlib.patches import Rectangle
 
     matrix = np.asarray(matrix, dtype=np.int64)
     total_classes = matrix.shape[0]
@@ -110,6 +112,9 @@ def write_confusion_png(matrix, path, class_names=None, max_classes=30, title=No
                 continue
             ax.text(j, i, str(sub[i, j]), ha="center", va="center", fontsize=font,
                     color="white" if share[i, j] > 0.55 else "black")
+    for i in range(n_rows):                 # the correct predictions, outlined
+        ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="0.25",
+                               linewidth=1.0))
     col_names = [names[c] for c in shown] + (["(other classes)"] if partial else [])
     ax.set_xticks(range(n_cols), col_names, rotation=90, fontsize=font)
     ax.set_yticks(range(n_rows), [f"{names[c]} ({rows[i]})" for i, c in enumerate(shown)],

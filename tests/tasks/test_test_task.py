@@ -116,5 +116,6 @@ def test_class_names_come_from_the_label_list_and_must_fit_the_head(setup, capsy
     names.write_text("".join(f"{i} motion_{i}\n" for i in range(3)))
     code = main(["-c", cfg_path, "--test", "-w", weights, "-o", f"DATASET.label_list={names}"])
     err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err
-    assert str(names) in err and "3 labels" in err and "4 classes" in err
+    assert code == 1 and "Traceback" not in err and str(names) in err
+    rest = err.replace(str(names), "")                       # both counts are named
+    assert re.search(r"\b3\b", rest) and re.search(r"\b4\b", rest), err

@@ -132,6 +132,7 @@ def test_a_tool_prints_none_of_the_five_lines(tmp_path):
     out = subprocess.run([sys.executable, "tools/main.py", "--test", "-c", config, "-w", weights,
                           "-o", f"DATASET.test.file_path={data}/test.list",
                           "-o", f"DATASET.test.data_prefix={data}",
+                          "-o", f"DATASET.label_list={data}/label_list.txt",
                           "-o", f"output_dir={tmp_path}/out", "-o", "DATASET.test_num_workers=0"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr

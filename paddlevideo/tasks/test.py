@@ -112,13 +112,17 @@ def _read_label_list(path, num_classes, where):
 def _class_names(cfg, num_classes):
     """(names or None, where they came from): DATASET.label_list, else the one `*label_list.txt`
     beside the test list, else None (indices). A list with another count than the head is an
-    error: its names would be wrong."""
+    error: its names would be wrong. A named list that does not exist (lists moved with -o, data
+    not prepared here) only costs the names, and says so; the scores do not depend on them."""
     section = cfg.get("DATASET") or {}
     path = section.get("label_list")
     if path:
         where = section.where("label_list") if isinstance(section, AttrDict) else \
             "DATASET.label_list"
-        return _read_label_list(str(path), num_classes, where), str(path)
+        if os.path.isfile(str(path)):
+            return _read_label_list(str(path), num_classes, where), str(path)
+        logger.warning(f"[TEST] {where}: {path} does not exist; taking the class names from a "
+                       f"label list beside the test list, or reporting class indices.")
     test_list = (section.get("test") or {}).get("file_path")
     if not test_list:
         return None, None

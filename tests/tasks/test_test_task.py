@@ -113,6 +113,10 @@ def test_class_names_come_from_the_label_list_and_must_fit_the_head(setup, capsy
     rows = [json.loads(x) for x in open(os.path.join(result["results_dir"], "predictions.jsonl"))]
     assert {r["label_name"] for r in rows} == {f"motion_{i}" for i in range(4)}
 
+    missing = test_task.test_model(get_config(cfg_path, [f"DATASET.label_list={tmp}/none.txt"]),
+                                   weights, engine="dygraph")      # only the names are lost
+    assert missing["class_names_from"] is None and missing["top1"] == result["top1"]
+
     names.write_text("".join(f"{i} motion_{i}\n" for i in range(3)))
     code = main(["-c", cfg_path, "--test", "-w", weights, "-o", f"DATASET.label_list={names}"])
     err = capsys.readouterr().err

@@ -82,6 +82,7 @@ echo "(true classes: $(awk 'NR % 25 == 1 {print $2}' "$TEST_LIST" | while read -
   awk -v i="$i" '$1 == i {print $2}' "$DATA/label_list.txt"; done | paste -sd, -))"
 
 acc=$(grep -o 'avg_acc1=[0-9.]*' "$OUT/quickstart_test.log" | tail -n 1 | cut -d= -f2)
+tested=$(sed -n 's/.*\[TEST\] wrote .* to //p' "$OUT/quickstart_test.log" | tail -n 1)
 cat <<EOF
 
 == Done in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s
@@ -89,8 +90,8 @@ Test top-1 on the demo set: ${acc:-see $OUT/quickstart_test.log} (10 classes in 
 Outputs:
   $OUT/
       checkpoints, logs, VisualDL scalars (visualdl --logdir $OUT/vdl)
-  $OUT/predictions.jsonl
-      the test's per-video predictions; confusion_matrix.png beside it
+  ${tested:-$OUT/test_${NAME}_best}/
+      the test's scores (test_results.json), per-video predictions, confusion_matrix.png
   $EXPORT/
       the exported model, its inference config and label names
   $OUT/predict_demo.jsonl

@@ -1,6 +1,6 @@
 """Metrics: centre-crop and multi-view accuracy, mean class accuracy, confusion matrix."""
-from .classification import (CenterCropMetric, ClassificationMetric, MultiCropMetric,
-                             confusion_matrix, write_confusion_png)
+from .classification import CenterCropMetric, ClassificationMetric, MultiCropMetric
+from .confusion import confusion_matrix, most_confused_classes, worst_pairs, write_confusion_png
 from .registry import METRICS
 
 

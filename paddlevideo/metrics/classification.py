@@ -15,17 +15,10 @@ import json
 import numpy as np
 
 from ..utils.config import ConfigError
+from .confusion import confusion_matrix
 from .registry import METRICS
 
-__all__ = ["ClassificationMetric", "CenterCropMetric", "MultiCropMetric", "confusion_matrix",
-           "write_confusion_png"]
-
-
-def confusion_matrix(labels, preds, num_classes):
-    """counts[i, j]: videos of true class i predicted as j."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
-    return matrix
+__all__ = ["ClassificationMetric", "CenterCropMetric", "MultiCropMetric"]
 
 
 class ClassificationMetric:
@@ -162,43 +155,3 @@ class MultiCropMetric(ClassificationMetric):
                 f"video, but the pipeline gives {num_clips} clips x {num_crops} crops. Make the "
                 f"sampler's clip count and the crop op (ThreeCrop, TenCrop) agree with "
                 f"num_ensemble_views and num_spatial_crops.")
-
-
-def write_confusion_png(matrix, path, class_names=None, max_side=1000):
-    """Draw a row-normalised confusion matrix (true class = row) as a PNG with OpenCV.
-
-    Darker cells are larger shares; class indices (or names, for up to 30 classes) label the
-    axes. Returns the path.
-    """
-    import cv2
-    matrix = np.asarray(matrix, dtype=np.float64)
-    k = matrix.shape[0]
-    rows = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
-    cell = int(max(1, min(40, max_side // max(k, 1))))
-    names = [str(n) for n in class_names] if class_names and len(class_names) == k else \
-        [str(i) for i in range(k)]
-    labelled = k <= 30
-    left = (min(160, 8 * max(len(n) for n in names) + 10) if labelled else 10)
-    top = 24 if labelled else 10
-    width, height = left + cell * k + 10, top + cell * k + 24
-    image = np.full((height, width, 3), 255, dtype=np.uint8)
-    grid = (255 * (1.0 - share)).astype(np.uint8)
-    grid = np.kron(grid, np.ones((cell, cell), dtype=np.uint8))
-    image[top:top + cell * k, left:left + cell * k] = grid[..., None]
-    # tint the diagonal blue so the correct predictions stand out
-    for i in range(k):
-        image[top + i * cell:top + (i + 1) * cell, left + i * cell:left + (i + 1) * cell, 0] = 255
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    if labelled:
-        for i, name in enumerate(names):
-            y = top + i * cell + cell // 2 + 4
-            cv2.putText(image, name[:20], (2, y), font, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-            if cell >= 12:
-                cv2.putText(image, str(i), (left + i * cell + 2, top - 6), font, 0.3,
-                            (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "rows: true class, columns: predicted", (4, height - 8), font, 0.35,
-                (0, 0, 0), 1, cv2.LINE_AA)
-    if not cv2.imwrite(path, image):
-        raise OSError(f"could not write {path}")
-    return path

@@ -10,6 +10,7 @@ saving a resumable checkpoint.
 import argparse
 import sys
 
+from ..utils import quiet
 from .env import configure_cpu_threads
 
 __all__ = ["main", "build_parser", "print_config_main"]
@@ -46,6 +47,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     configure_cpu_threads()            # before paddle is imported
+    if argv is None:                   # run as a program: Paddle's noise off the terminal
+        quiet.install()
     from ..loader import ListError, TooManyBadFiles
     from ..modeling.weights import WeightsError
     from ..utils.checkpoint import CheckpointError

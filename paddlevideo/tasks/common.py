@@ -9,6 +9,7 @@ import paddle.distributed as dist
 
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import format_batch_line
+from ..utils.progress import STEP_LINE, progress_bar
 from .env import cpu_threads
 
 __all__ = ["TaskError", "setup_device", "world", "output_dir_of", "dataset_section",
@@ -110,7 +111,8 @@ def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, ep
     tic = time.time()
     start = tic
     done = 0
-    for step, (imgs, labels, ids, failed) in enumerate(loader):
+    bar = progress_bar(loader, "test" if mode == "test" else f"epoch {epoch} {mode}")
+    for step, (imgs, labels, ids, failed) in enumerate(bar.wrap(loader)):
         reader_cost = time.time() - tic
         if tracker is not None:
             tracker.add(ids, failed)
@@ -126,6 +128,7 @@ def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, ep
             metric.update(ids.numpy(), np.asarray(probs), labels.numpy())
             done += n
         batch_cost = time.time() - tic
+        bar.update(n + _size(failed))
         if step % log_interval == 0 or step == total - 1:
             elapsed = time.time() - start
             eta = elapsed / (step + 1) * (total - step - 1)
@@ -133,10 +136,11 @@ def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, ep
             if mode == "test":
                 logger.info(f"[TEST] step:{step + 1:>5d}/{total:<5d} videos: {done} "
                             f"batch_cost: {batch_cost:.5f} sec, reader_cost: {reader_cost:.5f} sec, "
-                            f"ips: {ips:.5f} instance/sec, eta: {_eta(eta)}")
+                            f"ips: {ips:.5f} instance/sec, eta: {_eta(eta)}",
+                            extra=STEP_LINE)
             else:
                 logger.info(format_batch_line(epoch, epochs, mode, step, [], batch_cost,
-                                              reader_cost, ips, eta))
+                                              reader_cost, ips, eta), extra=STEP_LINE)
         tic = time.time()
     return shape
 

@@ -1,27 +1,35 @@
 """`main.py --test`: score a checkpoint on the test list and write what a user needs to trust it.
 
 Reports top-1, top-5, mean class accuracy, how many videos were evaluated and how many failed,
-and the protocol (segments x clips x crops, input size). Writes to output_dir:
-`test_results.json`, `predictions.jsonl` (one line per video), `confusion_matrix.png` and
-`test.log`.
+the protocol (segments x clips x crops, input size) and the worst confusions. The results of
+weights `W.pdparams` go to `<output_dir>/test_W/`: `test_results.json`, `predictions.jsonl`
+(one line per video), `confusion_matrix.png` and `test.log`. That folder is reused only by the
+same weights (same sha256): testing them again replaces their results and says so; another file
+with the same name gets `test_W_<first 8 hex of its sha256>/`, so no test overwrites another's.
+A test that fails writes no result file, and its error is in test.log as on the terminal.
 """
+import hashlib
 import json
 import logging
 import os
+import re
 
-from ..metrics import build_metric
-from ..metrics.classification import write_confusion_png
+from ..metrics import build_metric, worst_pairs, write_confusion_png
 from ..modeling import build_model, load_weights
+from ..modeling.weights import WeightsError, resolve_weights
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import setup_logger
 from .common import (TaskError, describe_threads, make_loader, output_dir_of, setup_device,
                      views_of, world, evaluate)
 from .runner import make_runner
 
-__all__ = ["test_model"]
-
+__all__ = ["test_model", "results_dir_for"]
 
 logger = logging.getLogger("paddlevideo")
+
+RESULT_FILES = ("test_results.json", "predictions.jsonl", "confusion_matrix.png")
+_WEIGHT_SUFFIXES = (".pdparams", ".pth", ".pt", ".pkl", ".ckpt")
+_SHOW_PAIRS = 5          # worst confusions in the log; the JSON keeps up to 20
 
 
 def _num_classes(cfg):
@@ -31,26 +39,109 @@ def _num_classes(cfg):
     return int(head["num_classes"])
 
 
-def _class_names(cfg, dataset, num_classes):
-    """Names for the report: the data set's, or a `label_list.txt` beside the test list (the
-    demo set and data/ tools write one); None when neither fits the model's classes."""
-    names = getattr(dataset, "class_names", None)
-    if names:
-        return list(names)
-    test_list = (cfg.get("DATASET") or {}).get("test", {}).get("file_path")
-    if not test_list:
+# ----- where the results go ------------------------------------------------------------------
+def _stem(source):
+    """'output/TSM/TSM_best.pdparams' -> 'TSM_best'; a registered name or URL the same way."""
+    name = os.path.basename(str(source).split("?")[0].rstrip("/")) or "weights"
+    for suffix in _WEIGHT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[:-len(suffix)]
+            break
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _earlier_results(folder):
+    path = os.path.join(folder, "test_results.json")
+    if not os.path.isfile(path):
         return None
-    candidate = os.path.join(os.path.dirname(os.path.abspath(str(test_list))), "label_list.txt")
-    if not os.path.isfile(candidate):
-        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}                    # unreadable: someone's results all the same, keep them
+
+
+def results_dir_for(parent, source, digest):
+    """(folder, earlier results there or None) for weights `source` whose file has sha256
+    `digest`: `test_<stem>` unless it holds another file's results, else the same name with
+    the digest's first 8 (then all 64) hex digits."""
+    stem = _stem(source)
+    for name in (f"test_{stem}", f"test_{stem}_{digest[:8]}", f"test_{stem}_{digest}"):
+        folder = os.path.join(parent, name)
+        earlier = _earlier_results(folder)
+        if earlier is None or earlier.get("weights_sha256") == digest:
+            return folder, earlier
+    raise TaskError(f"{folder} holds the results of another weights file; move it away.")
+
+
+def _fmt(value):
+    return f"{value:.5f}" if isinstance(value, float) else "?"
+
+
+def _say_where(folder, earlier, plain, digest):
+    if folder != plain:
+        other = _earlier_results(plain) or {}
+        logger.warning(f"[TEST] {plain} holds the results of other weights "
+                       f"({other.get('weights_file') or other.get('weights', 'unknown file')}, "
+                       f"sha256 {str(other.get('weights_sha256', '?'))[:12]}); these weights "
+                       f"(sha256 {digest[:12]}) get their own folder: {folder}")
+    if earlier is not None:
+        logger.info(f"[TEST] replacing the earlier results of these weights in {folder} "
+                    f"(protocol then: {earlier.get('protocol', '?')}; "
+                    f"top-1 then: {_fmt(earlier.get('top1'))})")
+
+
+# ----- what the report calls the classes -------------------------------------------------------
+def _read_label_list(path, num_classes, where):
+    from ..deploy.errors import DeployError
     from ..deploy.labels import load_label_list
     try:
-        return load_label_list(candidate, num_classes)
-    except Exception as e:       # a list for another data set: report indices only
-        logger.warning(f"[TEST] not using {candidate} for class names: {e}")
-        return None
+        return load_label_list(path, num_classes)
+    except DeployError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
+def _class_names(cfg, num_classes):
+    """(names or None, where they came from): DATASET.label_list, else the one `*label_list.txt`
+    beside the test list, else None (indices). A list with another count than the head is an
+    error: its names would be wrong. A named list that does not exist (lists moved with -o, data
+    not prepared here) only costs the names, and says so; the scores do not depend on them."""
+    section = cfg.get("DATASET") or {}
+    path = section.get("label_list")
+    if path:
+        where = section.where("label_list") if isinstance(section, AttrDict) else \
+            "DATASET.label_list"
+        if os.path.isfile(str(path)):
+            return _read_label_list(str(path), num_classes, where), str(path)
+        logger.warning(f"[TEST] {where}: {path} does not exist; taking the class names from a "
+                       f"label list beside the test list, or reporting class indices.")
+    test_list = (section.get("test") or {}).get("file_path")
+    if not test_list:
+        return None, None
+    folder = os.path.dirname(os.path.abspath(str(test_list)))
+    found = sorted(f for f in os.listdir(folder) if f.endswith("label_list.txt")) \
+        if os.path.isdir(folder) else []
+    if len(found) != 1:
+        if found:
+            logger.info(f"[TEST] class names: several label lists beside {test_list} "
+                        f"({', '.join(found)}); set DATASET.label_list to name one. Reporting "
+                        f"class indices.")
+        return None, None
+    path = os.path.join(folder, found[0])
+    where = (f"{path} (found beside the test list {test_list}; set DATASET.label_list to "
+             f"choose another)")
+    return _read_label_list(path, num_classes, where), path
+
+
+# ----- the model and its input -----------------------------------------------------------------
 def _engine_threads():
     """Threads for the inference engine: this process's share from tools/main.py or the user's
     OMP_NUM_THREADS; None (all cores) when the only setting is the 1 that `import paddle` wrote."""
@@ -60,68 +151,175 @@ def _engine_threads():
     return None
 
 
+def _sample_shape(dataset, num_seg):
+    """[views * num_seg, 3, H, W] of every test sample, known before any video is read (views
+    from the pipeline's clips and crops, H x W from its last crop, or a dataset's own
+    `crop_size`); None when nothing fixes the frame size."""
+    pipeline = getattr(dataset, "pipeline", None)
+    size = getattr(pipeline, "crop_size", None) if pipeline is not None else None
+    if size is None:
+        size = getattr(dataset, "crop_size", None)
+    if size is None:
+        return None
+    clips, crops = views_of(dataset)
+    height, width = (int(v) for v in size)
+    return [clips * crops * int(num_seg), 3, height, width]
+
+
+def _make_runner(model, shape, engine, threads):
+    """The engine for `shape`, checking that every batch has that shape."""
+    if shape is None:
+        if engine == "inference":
+            raise TaskError("--test_engine inference needs a fixed input size, but the test "
+                            "pipeline has no crop op (CenterCrop, ThreeCrop, TenCrop); add one "
+                            "or use --test_engine dygraph.")
+        logger.info("[TEST] the test pipeline has no crop op, so the frame size is not fixed: "
+                    "testing in dygraph.")
+        engine = "dygraph"
+    runner = make_runner(model, shape, engine, threads)
+
+    def run(imgs):
+        if shape is not None and list(imgs.shape[1:]) != shape:
+            raise TaskError(f"a test batch has samples of shape {list(imgs.shape[1:])}, but the "
+                            f"pipeline promises {shape} (views x segments, 3, height, width); "
+                            f"check PIPELINE.test.")
+        return runner(imgs)
+    return runner, run
+
+
+def _check_head(report, weights, num_classes):
+    """A test scores the checkpoint's own head: a head of another shape is an error."""
+    heads = [(k, a, b) for k, a, b in getattr(report, "mismatched", []) if k.startswith("head.")]
+    if heads:
+        key, in_file, in_model = heads[0]
+        raise WeightsError(f"{weights}: its head ({key} {list(in_file)}) has {in_file[-1]} "
+                           f"classes but the config's MODEL.head.num_classes is {num_classes} "
+                           f"({list(in_model)}); test with the config the checkpoint was "
+                           f"trained with.")
+
+
+# ----- the test --------------------------------------------------------------------------------
 def test_model(cfg, weights, engine="auto", output_dir=None):
-    """Evaluate `weights` with the config's test data and METRIC; return the results dict."""
+    """Evaluate `weights` with the config's test data and METRIC; return the results dict.
+
+    `output_dir` (default: the config's) is the model's folder; the results go to a folder in it
+    named after the weights (see the module doc), returned as `results_dir`.
+    """
     if not weights:
         raise TaskError("--test needs the weights to evaluate: add -w output/TSM/TSM_best.pdparams "
                         "(or another .pdparams file, URL or registered name).")
     device = setup_device()
     rank, world_size = world()
-    out = output_dir or output_dir_of(cfg)
+    weights_file = os.path.abspath(resolve_weights(weights))
+    digest = _sha256(weights_file)
+    parent = output_dir or output_dir_of(cfg)
+    out, earlier = results_dir_for(parent, weights, digest)
     setup_logger(out, rank, cfg.get("log_level", "INFO"), filename="test.log")
+    try:
+        _say_where(out, earlier, os.path.join(parent, f"test_{_stem(weights)}"), digest)
+        return _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_size)
+    except BaseException as e:
+        _log_to_file_only(e)
+        raise
+
+
+def _log_to_file_only(error):
+    """The error's line in test.log (the command line prints it on the terminal itself)."""
+    from ..loader import ListError, TooManyBadFiles
+    from ..utils.download import DownloadError
+    expected = (ConfigError, TaskError, WeightsError, DownloadError, ListError, TooManyBadFiles)
+    if isinstance(error, KeyboardInterrupt):
+        message, exc_info = "stopped: interrupted (Ctrl-C)", None
+    elif isinstance(error, expected):
+        message, exc_info = f"error: {error}", None
+    else:
+        message = f"error: {type(error).__name__}: {error}"
+        exc_info = (type(error), error, error.__traceback__)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message,
+                                             None, exc_info))
+            handler.flush()
+
+
+def _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_size):
     logger.info(describe_threads(device))
-    threads = _engine_threads()
+    num_classes = _num_classes(cfg)
+    model = build_model(cfg.MODEL, load_pretrained=False)
+    _check_head(load_weights(model, weights, require_head=True), weights, num_classes)
+    model.eval()
+    class_names, names_from = _class_names(cfg, num_classes)
 
     dataset, loader = make_loader(cfg, "test", seed=int(cfg.get("seed") or 0),
                                   distributed=world_size > 1)
-    model = build_model(cfg.MODEL, load_pretrained=False)
-    load_weights(model, weights, require_head=True)
-    model.eval()
-
-    metric_cfg = cfg.get("METRIC") or AttrDict(name="CenterCropMetric")
-    num_classes = _num_classes(cfg)
-    metric = build_metric(metric_cfg, num_classes, _class_names(cfg, dataset, num_classes))
+    metric = build_metric(cfg.get("METRIC") or AttrDict(name="CenterCropMetric"), num_classes,
+                          class_names)
     clips, crops = views_of(dataset)
     metric.check_views(clips, crops)
+    expected = _sample_shape(dataset, model.num_seg)
+    runner, run = _make_runner(model, expected, engine, _engine_threads())
+    batch = getattr(getattr(loader, "batch_sampler", None), "batch_size", "?")
+    planned = (metric.protocol(model.num_seg, expected[-2], expected[-1]) if expected
+               else "frame size set by the videos")
+    logger.info(f"[TEST] engine: {runner.name}; protocol: {planned}; {len(dataset)} videos, "
+                f"batch {batch}")
 
     from ..loader import FailureTracker
     tracker = FailureTracker(dataset, max_bad_ratio=1.0, mode="test")
-    holder = {}
-
-    def build_runner(shape):
-        holder["runner"] = make_runner(model, shape, engine, threads)
-        logger.info(f"[TEST] engine: {holder['runner'].name}; protocol: "
-                    f"{metric.protocol(model.num_seg, shape[-2], shape[-1])}; "
-                    f"{len(dataset)} videos, batch {loader.batch_sampler.batch_size if hasattr(loader, 'batch_sampler') else '?'}")
-        return holder["runner"]
-
-    shape = evaluate(lambda imgs: None, loader, metric, tracker, mode="test",
-                     log_interval=int(cfg.get("log_interval", 20)), on_first_batch=build_runner)
-    runner = holder.get("runner")
-    if runner is not None and hasattr(runner, "close"):
-        runner.close()
+    try:
+        shape = evaluate(run, loader, metric, tracker, mode="test",
+                         log_interval=int(cfg.get("log_interval", 20)))
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
     metric.gather()
     if rank != 0:
         return None
     res = metric.accumulate()
     protocol = metric.protocol(model.num_seg, shape[-2], shape[-1]) if shape else "no video loaded"
-    results = {"weights": str(weights), "top1": res["top1"], "top5": res["top5"],
+    names = metric.class_name
+    pairs = [{"true": t, "pred": p, "videos": c, "share_of_true": round(s, 4),
+              **({"true_name": names(t), "pred_name": names(p)} if class_names else {})}
+             for t, p, c, s in worst_pairs(res["confusion"], 20)]
+    results = {"weights": str(weights), "weights_file": weights_file, "weights_sha256": digest,
+               "results_dir": os.path.abspath(out),
+               "top1": res["top1"], "top5": res["top5"],
                "mean_class_acc": res["mean_class_acc"], "evaluated": res["evaluated"],
                "failed": res["failed"], "failed_files": [dataset.path(i) for i in res["failed_ids"]],
-               "protocol": protocol, "engine": runner.name if runner else None,
-               "num_seg": model.num_seg, "clips": metric.clips, "crops": metric.crops,
-               "input_size": shape[-2:] if shape else None}
-    os.makedirs(out, exist_ok=True)
-    metric.write_predictions(os.path.join(out, "predictions.jsonl"), dataset.path)
-    write_confusion_png(res["confusion"], os.path.join(out, "confusion_matrix.png"),
-                        metric.class_names)
-    with open(os.path.join(out, "test_results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+               "protocol": protocol, "engine": runner.name, "num_seg": model.num_seg,
+               "clips": metric.clips, "crops": metric.crops,
+               "input_size": shape[-2:] if shape else None, "class_names_from": names_from,
+               "worst_confusions": pairs}
+    _write_results(out, results, metric, dataset, res["confusion"], class_names,
+                   title=f"{_stem(weights)}: {protocol}")
     if res["failed"]:
         logger.warning("[TEST] " + tracker.report())
+    for pair in pairs[:_SHOW_PAIRS]:
+        logger.info(f"[TEST] confused: {names(pair['true'])} -> {names(pair['pred'])}: "
+                    f"{pair['videos']} video(s), {pair['share_of_true']:.0%} of the class")
     logger.info(f"[TEST] protocol: {protocol}")
     logger.info(f"[TEST] evaluated {res['evaluated']} videos, {res['failed']} failed to load")
     logger.info(f"[TEST] finished, avg_acc1={res['top1']:.5f}, avg_acc5={res['top5']:.5f}, "
                 f"mean_class_acc={res['mean_class_acc']:.5f}")
-    logger.info(f"[TEST] wrote {out}/predictions.jsonl, confusion_matrix.png, test_results.json")
+    logger.info(f"[TEST] wrote {', '.join(RESULT_FILES)} to {out}")
     return results
+
+
+def _write_results(out, results, metric, dataset, confusion, class_names, title):
+    """Write every result file under a temporary name, then put them all in place: earlier
+    results of these weights stay whole until the new ones are complete."""
+    os.makedirs(out, exist_ok=True)
+    temp = {name: os.path.join(out, f".partial-{name}") for name in RESULT_FILES}
+    try:
+        metric.write_predictions(temp["predictions.jsonl"], dataset.path)
+        shown = write_confusion_png(confusion, temp["confusion_matrix.png"], class_names,
+                                    title=title)
+        results["confusion_matrix_classes"] = shown
+        with open(temp["test_results.json"], "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+        for name, path in temp.items():
+            os.replace(path, os.path.join(out, name))
+    finally:
+        for path in temp.values():
+            if os.path.exists(path):
+                os.remove(path)

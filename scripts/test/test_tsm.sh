@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Evaluate TSM weights: top-1, top-5, mean class accuracy, failed videos, protocol; writes
-# predictions.jsonl, confusion_matrix.png and test_results.json to the config's output_dir.
+# test_results.json, predictions.jsonl and confusion_matrix.png to <output_dir>/test_<weights>/.
 #
 #   scripts/test/test_tsm.sh WEIGHTS [CONFIG] [main.py flags...]
 #   scripts/test/test_tsm.sh output/TSM/TSM_best.pdparams

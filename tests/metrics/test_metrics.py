@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from paddlevideo.metrics import METRICS, build_metric, confusion_matrix, write_confusion_png
+from paddlevideo.metrics import (METRICS, build_metric, confusion_matrix, most_confused_classes,
+                                 worst_pairs, write_confusion_png)
 from paddlevideo.utils.config import AttrDict, ConfigError
 
 
@@ -66,7 +67,7 @@ def test_multicrop_checks_the_views_and_describes_the_protocol():
     assert {"CenterCropMetric", "MultiCropMetric"} <= set(METRICS.names())
 
 
-def test_predictions_jsonl_and_confusion_png(tmp_path):
+def test_predictions_jsonl(tmp_path):
     m = build_metric(AttrDict(name="CenterCropMetric"), num_classes=3,
                      class_names=["run", "jump", "sit"])
     m.update([0, 1, 2], probs_for([0, 2, 2], k=3), [0, 1, 2])
@@ -77,12 +78,62 @@ def test_predictions_jsonl_and_confusion_png(tmp_path):
     assert [r["id"] for r in rows] == [0, 1, 2, 5]
     assert rows[1]["pred"] == 2 and rows[1]["pred_name"] == "sit" and rows[1]["label_name"] == "jump"
     assert rows[3] == {"id": 5, "path": "v5.mp4", "failed": True}
-    png = write_confusion_png(m.accumulate()["confusion"], str(tmp_path / "cm.png"), m.class_names)
-    image = cv2.imread(png)
-    assert image is not None and image.shape[0] > 3 * 10 and image.shape[2] == 3
-    big = write_confusion_png(confusion_matrix(np.arange(400), np.arange(400), 400),
-                              str(tmp_path / "big.png"))
-    assert cv2.imread(big).shape[1] <= 1100
+
+
+def confusions(k, pairs, per_class=20, seed=0, noise=1):
+    """A k-class count matrix: per_class videos per class, the given (true, pred, count)
+    confusions, and up to `noise` stray errors per class elsewhere."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((k, k), dtype=np.int64)
+    np.fill_diagonal(m, per_class)
+    for true, pred, count in pairs:
+        m[true, true] -= count
+        m[true, pred] += count
+    for c in range(k):
+        for _ in range(int(rng.integers(0, noise + 1))):
+            other = int(rng.integers(0, k))
+            if other != c and m[c, c] > 0:
+                m[c, c] -= 1
+                m[c, other] += 1
+    return m
+
+
+def test_worst_pairs_are_the_largest_confusions_in_order():
+    m = np.array([[5, 3, 0], [1, 8, 1], [0, 3, 7]])
+    # 0->1 and 2->1 both 3 videos; 0->1 is 3/8 of class 0, 2->1 is 3/10 of class 2
+    assert worst_pairs(m) == [(0, 1, 3, 3 / 8), (2, 1, 3, 3 / 10), (1, 0, 1, 0.1), (1, 2, 1, 0.1)]
+    assert worst_pairs(np.eye(3, dtype=int) * 4) == []
+
+
+def test_most_confused_classes_hold_the_largest_confusions():
+    k = 400
+    planted = [(10 + 2 * i, 11 + 2 * i, 15 - i // 2) for i in range(15)]    # 15 pairs, 3-15 videos
+    m = confusions(k, planted)
+    shown = most_confused_classes(m, 30)
+    assert set(shown) == {c for t, p, _ in planted for c in (t, p)}
+    assert shown[:2] == [10, 11]                       # the worst pair first, side by side
+    inside = m[np.ix_(shown, shown)].sum() - np.trace(m[np.ix_(shown, shown)])
+    assert inside >= sum(c for _, _, c in planted)     # every planted confusion is in the picture
+    # a perfect classifier has no confusions: the first classes fill the picture
+    assert most_confused_classes(np.eye(50, dtype=int), 30) == list(range(30))
+    assert sorted(most_confused_classes(m[:5, :5], 30)) == [0, 1, 2, 3, 4]   # all there are
+
+
+@pytest.mark.parametrize("k", [2, 400])
+def test_confusion_png_is_written_readable_and_bounded(tmp_path, k):
+    names = [f"class_with_a_long_descriptive_name_{i:03d}" for i in range(k)]
+    planted = [(0, 1, 7), (k - 1, 0, 5)] if k > 2 else [(0, 1, 7)]
+    m = confusions(k, planted, noise=0 if k == 2 else 2)
+    path = tmp_path / f"cm{k}.png"
+    shown = write_confusion_png(m, str(path), names, title="demo")
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[2] == 3
+    height, width = image.shape[:2]
+    cells = len(shown) + (1 if k > 30 else 0)            # + the "(other classes)" column
+    assert width >= cells * 30 and height >= len(shown) * 30, (width, height)   # >= 30 px a cell
+    assert width <= 2200 and height <= 2200, (width, height)
+    assert shown == (list(range(k)) if k <= 30 else most_confused_classes(m, 30))
+    assert len(shown) == min(k, 30) and {0, 1} <= set(shown)
 
 
 def test_label_outside_the_model_classes_is_a_clear_error():

@@ -22,6 +22,7 @@ class SyntheticMotion:
         self.bad, self.nan_from = set(bad or ()), int(nan_from)
         self.seed = {"train": 0, "valid": 1, "test": 2}[mode] * 1000 + int(seed)
         self.loads = 0
+        self.crop_size = (self.size, self.size)     # what a pipeline's crop op would say
 
     def __len__(self):
         return self.n

@@ -58,24 +58,25 @@ def test_training_learns_logs_saves_and_tests(tmp_path):
 
     # --test on the best checkpoint: the fast engine gives dygraph's answers
     fast = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="inference")
-    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    tested = out / "test_Tiny_best"                       # the results are named after the weights
+    rows = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
     slow = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="dygraph")
-    rows_slow = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    rows_slow = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
     assert fast["engine"] == "inference" and slow["engine"] == "dygraph"
     assert (fast["top1"], fast["top5"], fast["evaluated"]) == (slow["top1"], slow["top5"], 16)
     np.testing.assert_allclose([r["score"] for r in rows], [r["score"] for r in rows_slow],
                                atol=1e-4)
     assert fast["protocol"] == "4 segments x 1 clip x 1 crop, 32x32 input"
     assert fast["top1"] >= 0.5
-    assert cv2.imread(str(out / "confusion_matrix.png")) is not None
+    assert cv2.imread(str(tested / "confusion_matrix.png")) is not None
     # a video that cannot be decoded is left out of the scores and listed, never replaced
     bad = test_task.test_model(get_config(path, ["DATASET.test.bad=[2]"]),
                                str(out / "Tiny_best.pdparams"))
     assert (bad["evaluated"], bad["failed"]) == (15, 1)
     assert bad["failed_files"] == ["synthetic://test/0002"]
-    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 16 and rows[-1] == {"id": 2, "path": "synthetic://test/0002", "failed": True}
-    test_log = (out / "test.log").read_text()
+    test_log = (tested / "test.log").read_text()
     assert "1 of 16 test samples failed to load" in test_log
     assert "[TEST] finished, avg_acc1=" in test_log and "mean_class_acc=" in test_log
 

@@ -86,6 +86,12 @@ class Compose:
         return segs[-1] if segs else None
 
     @property
+    def crop_size(self):
+        """(height, width) of every output frame, fixed by the last crop op; None without one."""
+        sizes = [(op.th, op.tw) for op in self.ops if hasattr(op, "th") and hasattr(op, "tw")]
+        return sizes[-1] if sizes else None
+
+    @property
     def num_views(self):
         return self.num_clips * self.num_crops
 

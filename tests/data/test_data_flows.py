@@ -10,6 +10,7 @@ import glob
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -143,6 +144,8 @@ def root(tmp_path_factory):
     if not (os.path.isfile(example) and os.path.isfile(demo)):
         pytest.skip(f"{SHARED} (example.avi, demo.mp4) is absent: these flows run on real videos")
     r = str(tmp_path_factory.mktemp("flows"))
+    os.makedirs(f"{r}/data")                  # what the repository ships in data/, configs name it
+    shutil.copy(os.path.join(DATA, "kinetics400_label_list.txt"), f"{r}/data/")
     arch = read_frames(example, 40, 48)                           # 320x240 (xvid)
     wrestle = read_frames(demo, 100, 48)                          # 340x256 (H.264)
 
@@ -188,7 +191,28 @@ def root(tmp_path_factory):
         with open(f"{r}/something-something-v2-{split}.json", "w") as f:
             json.dump([{"id": i, "label": "x", "template": templates[k], "placeholders": ["x"]}
                        for k, i in enumerate(ids)], f)
+    # your own videos: one folder per class
+    for k in range(3):
+        write_avi(arch[k * 8:], f"{r}/my_videos/shooting_arrows/clip{k}.avi")
+        write_avi(wrestle[k * 8:], f"{r}/my_videos/arm_wrestling/clip{k}.avi")
     return r
+
+
+def test_custom_videos(root, monkeypatch):
+    """docs/data.md#custom-data: folders per class -> lists -> the UCF101 fine-tuning config with
+    the class count and lists given by -o, as that section says."""
+    monkeypatch.chdir(root)
+    assert tool("custom")(["--videos", "my_videos", "--out", "data/custom", "--val-ratio", "0.34"]) == 0
+    assert lines("data/custom/label_list.txt") == ["0 arm_wrestling", "1 shooting_arrows"]
+    assert len(lines("data/custom/val.list")) == 2
+    results = train_test_export_predict(
+        os.path.join(TSM, "tsm_ucf101_videos.yaml"), f"{root}/out/custom",
+        "data/custom/label_list.txt", "my_videos/arm_wrestling/clip0.avi",
+        ["MODEL.head.num_classes=2", "DATASET.train.file_path=data/custom/train.list",
+         "DATASET.valid.file_path=data/custom/val.list",
+         "DATASET.test.file_path=data/custom/val.list",
+         "DATASET.label_list=data/custom/label_list.txt"], deploy=False)
+    assert (results["evaluated"], results["failed"]) == (2, 0)
 
 
 def test_ucf101_videos_and_frames(root, monkeypatch):

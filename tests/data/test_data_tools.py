@@ -14,7 +14,7 @@ def lines(path):
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
-@pytest.mark.parametrize("name", ["ucf101", "kinetics400", "sthv2", "extract_frames",
+@pytest.mark.parametrize("name", ["ucf101", "kinetics400", "sthv2", "custom", "extract_frames",
                                   "check_videos", "make_demo"])
 def test_every_tool_has_help(name):
     out = subprocess.run([sys.executable, os.path.join(REPO, "data", f"{name}.py"), "--help"],
@@ -194,6 +194,49 @@ def test_sthv2_json(tmp_path, tool):
     (tmp_path / "labels.json").write_text(json.dumps(dict(labels, Extra="7")))
     with pytest.raises(SystemExit, match="not 0..3 without gaps"):
         tool("sthv2").main(args)
+
+
+def custom_tree(root, counts):
+    for c, n in counts.items():
+        (root / c / "sub").mkdir(parents=True)
+        for i in range(n):
+            (root / c / ("sub" if i % 2 else "") / f"v{i}.MP4").write_bytes(b"x")
+    return root
+
+
+def test_custom_folders_to_lists(tmp_path, tool):
+    videos = custom_tree(tmp_path / "mine", {"wave": 5, "jump": 2, "sit": 1})
+    (videos / "wave" / "notes.txt").write_text("not a video")
+    out = tmp_path / "lists"
+    assert tool("custom").main(["--videos", str(videos), "--out", str(out)]) == 0
+    assert lines(out / "label_list.txt") == ["0 jump", "1 sit", "2 wave"]
+    train, val = lines(out / "train.list"), lines(out / "val.list")
+    per = lambda rows, k: [r for r in rows if r.endswith(f" {k}")]
+    assert [len(per(val, k)) for k in range(3)] == [1, 0, 1]       # 20 %, at least one of two
+    assert [len(per(train, k)) for k in range(3)] == [1, 1, 4]
+    assert all(r.startswith(f"{videos}/") for r in train + val)
+    assert not set(train) & set(val) and f"{videos}/wave/sub/v1.MP4 2" in train + val
+    assert tool("custom").main(["--videos", str(videos), "--out", str(out)]) == 0
+    assert lines(out / "val.list") == val                          # the same seed, the same split
+    # a validation folder of its own, and relative paths for a data_prefix
+    held = custom_tree(tmp_path / "held", {"wave": 1, "jump": 1, "sit": 1})
+    assert tool("custom").main(["--videos", str(videos), "--val", str(held), "--out", str(out),
+                                "--relative"]) == 0
+    assert lines(out / "val.list") == ["jump/v0.MP4 0", "sit/v0.MP4 1", "wave/v0.MP4 2"]
+    assert len(lines(out / "train.list")) == 8
+
+
+def test_custom_refusals(tmp_path, tool):
+    videos = custom_tree(tmp_path / "mine", {"wave": 2, "high jump": 2})
+    with pytest.raises(SystemExit, match="has a space in its name"):
+        tool("custom").main(["--videos", str(videos), "--out", str(tmp_path / "o")])
+    os.rename(videos / "high jump", videos / "high_jump")
+    other = custom_tree(tmp_path / "other", {"wave": 1})
+    with pytest.raises(SystemExit, match=r"only in .*mine: \['high_jump'\]"):
+        tool("custom").main(["--videos", str(videos), "--val", str(other), "--out", str(tmp_path / "o")])
+    (videos / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no videos"):
+        tool("custom").main(["--videos", str(videos), "--out", str(tmp_path / "o")])
 
 
 def test_extract_frames_parallel_resumable_verified(tmp_path, tool, fab):

@@ -20,6 +20,7 @@ from .resample import resize_frames
 __all__ = ["Scale", "MultiScaleCrop", "RandomCrop", "CenterCrop", "ThreeCrop", "TenCrop",
            "RandomFlip", "Image2Array", "Normalization", "current_size"]
 
+
 def _pair(size, name):
     if isinstance(size, numbers.Number):
         return int(size), int(size)

@@ -5,13 +5,18 @@
     python benchmarks/data_pipeline.py --repeat 40 --videos ../shared/videos --demo data/demo
     python benchmarks/data_pipeline.py --smoke --out /tmp/bench   # tiny and fast, for CI
 
-Measures, on the real videos (../shared/videos) and on the demo set (made in a temporary folder
-when --demo does not exist):
+Measures, on the real videos (../shared/videos), on a 1080p clip made here (example.avi's
+frames upscaled, MPEG-4), and on the demo set (made in a temporary folder when --demo does not
+exist):
   * the TSM test pipeline (8 segments, Scale 256, CenterCrop 224, Normalization) and the train
-    pipeline (MultiScaleCrop 224, RandomFlip) per clip, for decord, OpenCV and PyAV;
+    pipeline (MultiScaleCrop 224, RandomFlip) per clip, for decord, OpenCV and PyAV (the 1080p
+    clip: the test pipeline, where Scale shrinks 4.2x with PIL's antialiasing filter);
   * a PaddleVideo-style reference of the test pipeline, re-implemented here from its documented
     behaviour (decord batch read, PIL bilinear resize and crop, stack, transpose, normalise), timed
-    in the same rounds so that machine load affects both alike;
+    in the same rounds so that machine load affects both alike, and each test pipeline's time as a
+    ratio of it;
+  * the resize alone, 8 frames to a short side of 256: the pipeline's (PIL's filter, computed
+    with NumPy/OpenCV) against PIL's own, from 720p, 1080p and 4K;
   * clips per second through build_dataloader with 0 and 2 workers.
 Timings interleave the configurations round by round and report the median and the minimum.
 --smoke runs the same code at tiny sizes (4 segments, 32 px, one round, a tiny demo set made in a
@@ -38,9 +43,12 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 # Sizes of the full run and of --smoke: clip (segments, crop, short side), demo pipelines, the
 # DataLoader lists, and the default --repeat / --demo-clips.
 FULL = {"num_seg": 8, "size": 224, "short": 256, "demo_size": 64, "demo_short": 72, "copies": 32,
-        "batch": 8, "demo_batch": 16, "repeat": 20, "demo_clips": 20, "demo_rounds": 3}
+        "batch": 8, "demo_batch": 16, "repeat": 20, "demo_clips": 20, "demo_rounds": 3,
+        "hd": (1920, 1080, 64), "resize": ((1280, 720), (1920, 1080), (3840, 2160))}
 SMOKE = {"num_seg": 4, "size": 32, "short": 36, "demo_size": 32, "demo_short": 36, "copies": 4,
-         "batch": 2, "demo_batch": 4, "repeat": 1, "demo_clips": 2, "demo_rounds": 1}
+         "batch": 2, "demo_batch": 4, "repeat": 1, "demo_clips": 2, "demo_rounds": 1,
+         "hd": (192, 108, 8), "resize": ((128, 72),)}
+REFERENCE = "test/paddlevideo-style reference (decord+PIL)"
 
 
 def tsm_pipeline(mode, backend, size=224, short=256, num_seg=8):
@@ -87,6 +95,49 @@ def reference_test(path, num_seg=8, size=224, short=256):
     arr -= np.array(MEAN, np.float32).reshape(3, 1, 1)
     arr /= np.array(STD, np.float32).reshape(3, 1, 1)
     return arr
+
+
+def make_hd_clip(src, path, width, height, frames):
+    """A `width` x `height` MPEG-4 clip of `frames` frames: `src`'s frames upscaled (cubic), so
+    the pipelines have a large source to shrink, as 1080p Kinetics clips are."""
+    import cv2
+    cap = cv2.VideoCapture(src)
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
+    for _ in range(frames):
+        ok, f = cap.read()
+        if not ok:
+            break
+        vw.write(cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC))
+    vw.release()
+    return path
+
+
+def resize_cases(src, sizes, short, num):
+    """{'WxH: ours' / 'WxH: PIL': fn} resizing `num` frames of `src`, upscaled to each size, to a
+    short side of `short`."""
+    import cv2
+    from PIL import Image
+    from paddlevideo.loader.pipelines.resample import resize_frames
+    cap = cv2.VideoCapture(src)
+    base = [cap.read()[1] for _ in range(num)]
+    cases = {}
+    for w, h in sizes:
+        frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in base])
+        ow, oh = int(w * short / h), short
+        cases[f"{w}x{h}: ours"] = (lambda f=frames, ow=ow, oh=oh: resize_frames(f, ow, oh))
+        cases[f"{w}x{h}: PIL"] = (lambda f=frames, ow=ow, oh=oh: [
+            np.asarray(Image.fromarray(x).resize((ow, oh), Image.BILINEAR)) for x in f])
+    return cases
+
+
+def ratios(rows):
+    """{case: {median, min}}: each test pipeline's time over the reference's, same rounds."""
+    ref = rows.get(REFERENCE)
+    if not ref:
+        return {}
+    return {k: {"median": round(v["median_ms"] / ref["median_ms"], 2),
+                "min": round(v["min_ms"] / ref["min_ms"], 2)}
+            for k, v in rows.items() if k.startswith("test/") and k != REFERENCE}
 
 
 def interleaved(cases, repeat):
@@ -157,7 +208,8 @@ def main(argv=None):
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "python": platform.python_version(),
                            "load_before": [round(x, 2) for x in os.getloadavg()]},
-               "smoke": a.smoke, "per_clip": {}, "dataloader": {}}
+               "smoke": a.smoke, "per_clip": {}, "ratio_to_reference": {}, "resize": {},
+               "dataloader": {}}
     tmp = tempfile.mkdtemp(prefix="bench_")
     try:
         # ---- the demo set (data/demo, else made here) ---------------------------------------
@@ -175,21 +227,37 @@ def main(argv=None):
             shutil.copy(demo_files[0], os.path.join(videos, "example.avi"))
             print(f"smoke: no real videos in {a.videos}; a tiny demo video stands in for example.avi")
 
-        # ---- real videos ------------------------------------------------------------------
-        for name in names:
-            path = os.path.join(videos, name)
+        # ---- real videos, and a large one made from example.avi ---------------------------
+        clips = [(name, os.path.join(videos, name), ("test", "train")) for name in names]
+        w, h, n = sizes["hd"]
+        if os.path.isfile(os.path.join(videos, "example.avi")):
+            hd = make_hd_clip(os.path.join(videos, "example.avi"), os.path.join(tmp, "hd.mp4"), w, h, n)
+            clips.append((f"{w}x{h} clip ({n} frames, example.avi upscaled, MPEG-4)", hd, ("test",)))
+        for name, path, modes in clips:
             if not os.path.isfile(path):
                 print(f"skipping {path}: not found")
                 continue
             cases = {}
-            for mode in ("test", "train"):
+            for mode in modes:
                 for b in backends:
                     c = Compose(tsm_pipeline(mode, b, *clip))
-                    cases[f"{mode}/{b}"] = (lambda c=c: c({"filename": path}))
-            cases["test/paddlevideo-style reference (decord+PIL)"] = (
-                lambda: reference_test(path, sizes["num_seg"], sizes["size"], sizes["short"]))
+                    cases[f"{mode}/{b}"] = (lambda c=c, path=path: c({"filename": path}))
+            cases[REFERENCE] = (lambda path=path: reference_test(path, sizes["num_seg"], sizes["size"],
+                                                                 sizes["short"]))
             times = interleaved(cases, a.repeat)
             results["per_clip"][name] = {k: summary(v) for k, v in times.items()}
+            results["ratio_to_reference"][name] = ratios(results["per_clip"][name])
+
+        # ---- the resize alone -------------------------------------------------------------
+        if os.path.isfile(os.path.join(videos, "example.avi")):
+            times = interleaved(resize_cases(os.path.join(videos, "example.avi"), sizes["resize"],
+                                             sizes["short"], sizes["num_seg"]), a.repeat)
+            for w, h in sizes["resize"]:
+                ours, pil = summary(times[f"{w}x{h}: ours"]), summary(times[f"{w}x{h}: PIL"])
+                results["resize"][f"{w}x{h}"] = {
+                    "ours": ours, "pil": pil,
+                    "ratio_median": round(ours["median_ms"] / pil["median_ms"], 2),
+                    "ratio_min": round(ours["min_ms"] / pil["min_ms"], 2)}
 
         # ---- demo set ---------------------------------------------------------------------
         picks = demo_files[:: max(1, len(demo_files) // a.demo_clips)][:a.demo_clips]
@@ -240,6 +308,19 @@ def main(argv=None):
     for video, rows in results["per_clip"].items():
         for k, v in rows.items():
             lines.append(f"| {video} | {k} | {v['median_ms']} | {v['min_ms']} |")
+    lines += ["", "## Test pipeline time / PaddleVideo-style reference time, same rounds", "",
+              "| video | pipeline/decoder | by median | by min |", "|---|---|---|---|"]
+    for video, rows in results["ratio_to_reference"].items():
+        for k, v in rows.items():
+            lines.append(f"| {video} | {k} | {v['median']} | {v['min']} |")
+    lines += ["", f"## Resize alone, {sizes['num_seg']} frames to a short side of {sizes['short']} "
+              f"(ms, median / min)", "",
+              "| source | ours (PIL's filter, NumPy/OpenCV) | PIL | ours / PIL by median | by min |",
+              "|---|---|---|---|---|"]
+    for size, r in results["resize"].items():
+        lines.append(f"| {size} | {r['ours']['median_ms']} / {r['ours']['min_ms']} | "
+                     f"{r['pil']['median_ms']} / {r['pil']['min_ms']} | {r['ratio_median']} | "
+                     f"{r['ratio_min']} |")
     lines += ["", "## DataLoader (clips per second)", "", "| data | workers | clips | s | clips/s |",
               "|---|---|---|---|---|"]
     for what, rows in results["dataloader"].items():

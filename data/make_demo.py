@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_utils import Progress  # noqa: E402
+from prep_utils import progress  # noqa: E402
 
 PAIRS = [("moving_left_to_right", "moving_right_to_left"),
          ("growing", "shrinking"),
@@ -212,7 +212,7 @@ def make_demo(out, seed=0, per_class=30, val_per_class=10, test_per_class=10, si
     jobs = [(split, new_label, 2 * p + twin, k) for split, n in counts.items()
             for new_label, (p, twin) in enumerate((p, t) for p in pairs for t in (0, 1))
             for k in range(n)]
-    bar = Progress(len(jobs), "demo videos", quiet)
+    bar = progress(len(jobs), "demo videos", quiet)
     lists = {s: [] for s in counts}
     for split, label, orig, k in jobs:
         folder = os.path.join(out, "videos", split)
@@ -223,6 +223,7 @@ def make_demo(out, seed=0, per_class=30, val_per_class=10, test_per_class=10, si
         write_avi(os.path.join(folder, name), clip, fps)
         lists[split].append(f"videos/{split}/{name} {label}")
         bar.update()
+    bar.close()
     for split, lines in lists.items():
         with open(os.path.join(out, f"{split}.list"), "w") as f:
             f.write("\n".join(lines) + ("\n" if lines else ""))

@@ -1,52 +1,53 @@
-"""Helpers shared by the preparation tools in data/: a progress bar, a parallel map, list I/O."""
+"""Helpers shared by the preparation tools in data/: progress, a parallel map, list I/O, how
+paths are written into lists."""
 import os
 import sys
-import time
 from multiprocessing import get_context
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:            # so `python data/tool.py` can import paddlevideo
     sys.path.insert(0, ROOT)
 
+RELATIVE_HELP = ("write paths relative to the video (or frame) folder, PaddleVideo's form, for "
+                 "configs whose data_prefix is that folder (default: absolute paths, which the "
+                 "shipped configs read with data_prefix '')")
 
-class Progress:
-    """A plain text progress bar on stderr (no extra package needed)."""
 
-    def __init__(self, total, what, quiet=False):
-        self.total, self.what, self.n, self.t0 = max(int(total), 1), what, 0, time.time()
-        self.quiet = quiet
-        self._last = -1
+def progress(total, what, quiet=False):
+    """A tqdm bar on stderr when it is a terminal; nothing in a log file or with `quiet`.
 
-    def update(self, k=1):
-        self.n += k
-        if self.quiet:
-            return
-        done = int(30 * self.n / self.total)
-        if done != self._last or self.n >= self.total:
-            self._last = done
-            rate = self.n / max(time.time() - self.t0, 1e-9)
-            sys.stderr.write(f"\r{self.what} [{'#' * done}{'.' * (30 - done)}] {self.n}/{self.total} "
-                             f"{rate:.1f}/s")
-            if self.n >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+    Use as `bar = progress(n, 'checking'); bar.update(); bar.close()`."""
+    from tqdm import tqdm
+    return tqdm(total=total, desc=what, unit="file", dynamic_ncols=True, leave=False,
+                disable=quiet or not sys.stderr.isatty())
 
 
 def parallel_map(fn, items, workers=1, what="working", quiet=False):
-    """[fn(x) for x in items] with a progress bar, in `workers` processes when > 1 (order kept)."""
+    """[fn(x) for x in items] with progress, in `workers` processes when > 1 (order kept)."""
     items = list(items)
-    bar = Progress(len(items), what, quiet)
+    bar = progress(len(items), what, quiet)
     out = []
-    if workers <= 1 or len(items) <= 1:
-        for x in items:
-            out.append(fn(x))
-            bar.update()
+    try:
+        if workers <= 1 or len(items) <= 1:
+            for x in items:
+                out.append(fn(x))
+                bar.update()
+            return out
+        with get_context("fork").Pool(workers) as pool:
+            for r in pool.imap(fn, items, chunksize=1):
+                out.append(r)
+                bar.update()
         return out
-    with get_context("fork").Pool(workers) as pool:
-        for r in pool.imap(fn, items, chunksize=1):
-            out.append(r)
-            bar.update()
-    return out
+    finally:
+        bar.close()
+
+
+def list_path(path, root, relative):
+    """How a file or folder under `root` is written into a list: absolute (default), or relative
+    to `root` with `relative` (forward slashes either way)."""
+    if relative:
+        return os.path.relpath(path, root).replace(os.sep, "/")
+    return os.path.abspath(path).replace(os.sep, "/")
 
 
 def write_lines(path, lines):
@@ -57,9 +58,11 @@ def write_lines(path, lines):
 
 
 def read_list(path):
-    """(line_no, path, fields) for each non-empty line of a video list (`path LABEL`) or frame list
-    (`dir NUM LABEL`); the format is told by the last two fields being integers."""
+    """(line_no, path, fields, text) for each non-empty line of a video list (`path LABEL`) or
+    frame list (`dir NUM LABEL`); the format is told by the last two fields being integers."""
     rows = []
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: list file not found: {path}")
     with open(path, encoding="utf-8") as f:
         for n, raw in enumerate(f, 1):
             text = raw.strip()
@@ -71,8 +74,8 @@ def read_list(path):
             else:
                 p = text.rsplit(None, 1)
                 if len(p) != 2 or not p[1].lstrip("-").isdigit():
-                    raise SystemExit(f"{path}:{n}: expected `path LABEL` or `dir NUM_FRAMES LABEL`, "
-                                     f"got {text!r}")
+                    raise SystemExit(f"error: {path}:{n}: expected `path LABEL` or `dir NUM_FRAMES "
+                                     f"LABEL`, got {text!r}")
                 rows.append((n, p[0], [int(p[1])], text))
     return rows
 

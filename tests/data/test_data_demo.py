@@ -53,10 +53,9 @@ def test_twins_are_the_same_frames_reversed(tool):
         assert not np.array_equal(fwd[0], fwd[-1])           # something changes over time
 
 
-def test_default_size_and_speed(tmp_path, tool):
-    """Default frames are small (80 px, 32 frames); a class's clip renders in well under 0.1 s."""
-    import time
+def test_default_size(tool):
+    """Default frames are small (80 px, 32 frames), so the set is made in seconds (speed is
+    measured in benchmarks/, not asserted here)."""
     demo = tool("make_demo")
-    t = time.perf_counter()
     clip = demo.render_clip(6, np.random.default_rng(0), 80, 32)
-    assert clip.shape == (32, 80, 80, 3) and time.perf_counter() - t < 0.5
+    assert clip.shape == (32, 80, 80, 3) and clip.dtype == np.uint8

@@ -190,3 +190,30 @@ def test_decoder_must_match_the_dataset(tmp_path, tree):
     with pytest.raises(ValueError, match="FrameDecoder"):
         FrameDataset(write_list(tmp_path / "f.txt", ["a 10 0"]), PIPE, "valid",
                      data_prefix=str(tree / "frames"))
+
+
+def test_video_list_of_frame_folders_says_use_a_frames_config(tmp_path, tree):
+    """Not 'file not found': the list is of the other kind, and `missing: skip` does not hide it."""
+    frames = tree / "frames"
+    for lines in (["a 3", "gray 4"], ["a 10 3", "gray 10 4"]):       # folders; a frame list
+        for missing in ("error", "skip"):
+            with pytest.raises(ListError) as e:
+                VideoDataset(write_list(tmp_path / "l.txt", lines), PIPE, "valid",
+                             data_prefix=str(frames), missing=missing)
+            msg = str(e.value)
+            assert msg.startswith(f"{tmp_path / 'l.txt'}:1: {frames / 'a'} is a folder")
+            assert "use a frames config" in msg.lower() and "FrameDataset" in msg
+            assert "(2 of 2 lines are like this)" in msg and "not found" not in msg
+
+
+def test_frame_list_of_videos_says_use_a_videos_config(tmp_path, tree):
+    with pytest.raises(ListError) as e:
+        FrameDataset(write_list(tmp_path / "f.txt", ["good.avi 20 1"]), FRAME_PIPE, "valid",
+                     data_prefix=str(tree), missing="skip")
+    assert f"f.txt:1: {tree / 'good.avi'} is a file, not a frame folder" in str(e.value)
+    assert "VideoDataset" in str(e.value)
+    for line in ("good.avi 1", "my clip.avi 1"):                 # a video list's lines
+        with pytest.raises(ListError) as e:
+            FrameDataset(write_list(tmp_path / "f.txt", [line]), FRAME_PIPE, "valid",
+                         data_prefix=str(tree))
+        assert "f.txt:1:" in str(e.value) and "use a videos config" in str(e.value)

@@ -91,6 +91,11 @@ class BaseDataset:
         """'' if the entry's file(s) look right on disk, else why not."""
         raise NotImplementedError
 
+    def wrong_kind(self, entry):
+        """'' unless the entry is the other kind of data (a frame folder in a video list, a video
+        in a frame list), which no `missing:` setting should skip: the config is wrong."""
+        return ""
+
     def _load(self, check_files, missing):
         if not os.path.isfile(self.file_path):
             raise ListError(f"list file not found: {self.file_path} (DATASET.{self.mode}.file_path); "
@@ -117,6 +122,12 @@ class BaseDataset:
         if not entries:
             raise ListError(f"{self.file_path}: the list has no samples.")
         if check_files:
+            wrong = [(e, why) for e, why in ((e, self.wrong_kind(e)) for e in entries) if why]
+            if wrong:
+                e, why = wrong[0]
+                raise ListError(f"{self.file_path}:{e.line}: {why}" +
+                                (f" ({len(wrong)} of {len(entries)} lines are like this)"
+                                 if len(wrong) > 1 else ""))
             missing_lines = []
             for e in entries:
                 why = self.check_entry(e)

@@ -38,19 +38,30 @@ class FrameDataset(BaseDataset):
 
     def parse_line(self, text):
         parts = text.rsplit(None, 2)
+        video_hint = ("; `path LABEL` is a video list's line: use a videos config (DATASET "
+                      "format: VideoDataset, PIPELINE decode: VideoDecoder)")
         if len(parts) != 3:
-            raise ValueError(f"expected `frame_dir NUM_FRAMES LABEL`, found {len(parts)} field(s)")
+            raise ValueError(f"expected `frame_dir NUM_FRAMES LABEL`, found {len(parts)} field(s)"
+                             + (video_hint if len(parts) == 2 else ""))
         try:
             count, label = int(parts[1]), int(parts[2])
         except ValueError:
-            raise ValueError(f"NUM_FRAMES {parts[1]!r} and LABEL {parts[2]!r} must be integers") \
-                from None
+            looks_video = not parts[1].lstrip("-").isdigit() and parts[2].lstrip("-").isdigit()
+            raise ValueError(f"NUM_FRAMES {parts[1]!r} and LABEL {parts[2]!r} must be integers"
+                             + (video_hint if looks_video else "")) from None
         if count <= 0:
             raise ValueError(f"NUM_FRAMES is {count}; a folder needs at least one frame")
         return parts[0], label, count
 
     def _frame(self, entry, i):
         return os.path.join(entry.path, self.suffix.format(self.start_index + i))
+
+    def wrong_kind(self, entry):
+        if os.path.isfile(entry.path):
+            return (f"{entry.path} is a file, not a frame folder: this is a video list. Use a "
+                    f"videos config (DATASET format: VideoDataset, PIPELINE decode: VideoDecoder, "
+                    f"as in configs/recognition/tsm/tsm_*_videos.yaml), or a list of frame folders.")
+        return ""
 
     def check_entry(self, entry):
         if not os.path.isdir(entry.path):

@@ -26,6 +26,15 @@ class VideoDataset(BaseDataset):
             raise ValueError(f"the label {parts[1]!r} is not an integer") from None
         return parts[0], label, None
 
+    def wrong_kind(self, entry):
+        folder, _, count = entry.path.rpartition(" ")
+        if os.path.isdir(entry.path) or (count.isdigit() and os.path.isdir(folder)):
+            where = entry.path if os.path.isdir(entry.path) else folder
+            return (f"{where} is a folder, not a video file: this is a frame list. Use a frames "
+                    f"config (DATASET format: FrameDataset, PIPELINE decode: FrameDecoder, as in "
+                    f"configs/recognition/tsm/tsm_*_frames.yaml), or a list of videos.")
+        return ""
+
     def check_entry(self, entry):
         if not os.path.isfile(entry.path):
             return f"file not found: {entry.path}"

@@ -4,10 +4,10 @@ Frames travel as one uint8 array `imgs` [N, H, W, 3] (N = clips*T, or clips*crop
 multi-crop op). Random ops draw from `results['rng']` once per clip (each run of `clip_len` frames)
 and apply that choice to all of the clip's frames.
 
-Resizing is OpenCV's bilinear `cv2.resize` on arrays (or PIL with `backend: pillow`, PaddleVideo's
-default filter). Crops are array slices, so scale-then-crop is computed exactly as written. (Resampling
-only the crop region with `cv2.warpAffine` was tried: same geometry, but 1.7-2.1 ms against 1.0 ms
-for 8 frames of 320x240 -> 341x256 -> 224, because cv2.resize is much better vectorised.)
+Every resize (Scale, MultiScaleCrop) gives PIL's bilinear result, as PaddleVideo and the original
+TSM code made their frames: antialiased when it shrinks (`resample.resize_frames`; within one
+grey level of PIL), or PIL itself with `backend: pillow`. Crops are array slices, so
+scale-then-crop is computed exactly as written.
 """
 import numbers
 from typing import Literal
@@ -16,19 +16,10 @@ import numpy as np
 
 from ..decoders import DecodeError
 from ..registry import PIPELINES
+from .resample import resize_frames
 
 __all__ = ["Scale", "MultiScaleCrop", "RandomCrop", "CenterCrop", "ThreeCrop", "TenCrop",
            "RandomFlip", "Image2Array", "Normalization", "current_size"]
-
-_cv2 = None
-
-
-def _cv():
-    global _cv2
-    if _cv2 is None:
-        import cv2
-        _cv2 = cv2
-    return _cv2
 
 
 def _pair(size, name):
@@ -46,16 +37,12 @@ def current_size(results):
 
 
 def _resize(frames, out_w, out_h, backend="cv2"):
-    """Bilinear resize of uint8 frames [N, H, W, 3] to [N, out_h, out_w, 3]."""
+    """PIL's bilinear resize of uint8 frames [N, H, W, 3] to [N, out_h, out_w, 3]."""
     if frames.shape[2] == out_w and frames.shape[1] == out_h:
         return np.ascontiguousarray(frames)
     if backend == "pillow":
         return _pil_resize(frames, out_w, out_h)
-    cv2 = _cv()
-    out = np.empty((frames.shape[0], out_h, out_w, 3), dtype=np.uint8)
-    for i in range(frames.shape[0]):
-        cv2.resize(frames[i], (out_w, out_h), dst=out[i], interpolation=cv2.INTER_LINEAR)
-    return out
+    return resize_frames(frames, out_w, out_h)
 
 
 def _crop(results, boxes, out_size=None, backend="cv2"):
@@ -114,9 +101,12 @@ def _check_backend(backend, name):
 class Scale:
     """Resize so the short side is `short_size` (PaddleVideo's rules).
 
-    Input keys: `imgs`. Output keys: `imgs` uint8 [N, oh, ow, 3]. `keep_ratio` (default) sets the long side to int(long * short_size / short)
-    (rounded with `do_round`); `fixed_ratio` makes it short_size * 4/3; `keep_ratio: False` makes the
-    frame square. Frames whose short side already equals short_size are left as they are.
+    Input keys: `imgs`. Output keys: `imgs` uint8 [N, oh, ow, 3]. `keep_ratio` (default) sets the
+    long side to int(long * short_size / short) (rounded with `do_round`); `fixed_ratio` makes it
+    short_size * 4/3; `keep_ratio: False` makes the frame square. Frames whose short side already
+    equals short_size are left as they are. The filter is PIL's bilinear (antialiased when
+    shrinking): `backend: cv2` computes it with NumPy/OpenCV (within one grey level of PIL, faster),
+    `backend: pillow` calls PIL.
     """
 
     def __init__(self, short_size: int, fixed_ratio: bool = True, keep_ratio: bool | None = None,

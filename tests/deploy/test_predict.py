@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddlevideo.deploy import export_model
+from paddlevideo.deploy.export import export_model
 from paddlevideo.deploy.cli import online_main, predict_main
 from paddlevideo.deploy.online import export_online
 
@@ -65,7 +65,7 @@ def test_failures_reported_by_name_and_exit_nonzero(exported, videos, loader, tm
     assert code == 1
     assert "good.avi: top-1 name_" in captured.out
     assert "corrupt.mp4: FAILED" in captured.err and "gone.mp4: FAILED" in captured.err
-    assert "2 of 3 video(s) failed" in captured.err
+    assert "2 of 3 input(s) failed" in captured.err
     assert "Traceback" not in captured.err
 
 
@@ -85,12 +85,12 @@ def test_short_video_is_a_clear_error(exported, videos, loader, tmp_path, capsys
 
 
 def test_missing_model_and_bad_camera_messages(tmp_path, capsys):
-    assert predict_main(["-i", "x.mp4", "--model_dir", str(tmp_path / "none")]) == 2
+    assert predict_main(["-i", "x.mp4", "--model_dir", str(tmp_path / "none")]) == 1
     assert "error: model dir not found" in capsys.readouterr().err
     model = make_model("unidirectional", seed=2)
     export_online(model, str(tmp_path / "on"), "TSM_online", SIZE,
                   {"PIPELINE": pipeline(), "labels": _labels(10)})
-    assert online_main(["-i", "96", "--model_dir", str(tmp_path / "on")]) == 2
+    assert online_main(["-i", "96", "--model_dir", str(tmp_path / "on")]) == 1
     assert "cannot open camera '96'" in capsys.readouterr().err
 
 

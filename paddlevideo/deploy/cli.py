@@ -303,6 +303,10 @@ def predict_main(argv=None):
         if len(items) < total:
             print(f"continuing {args.output}: {total - len(items)} of {total} input(s) already "
                   f"predicted there")
+        if not items:
+            results.close()
+            print(f"nothing left to predict: all {total} input(s) are in {args.output}")
+            return 0
     print(f"{len(items)} input(s)", flush=True)
     done = failed = 0
     try:

@@ -69,9 +69,9 @@ def _search(folder, frames):
             found.append(Input(root, "frames"))
             dirs[:] = []                      # a frame folder's subfolders are not inputs
             continue
-        found.extend(Input(os.path.join(root, f)) for f in sorted(files)
+        found.extend(Input(os.path.join(root, f)) for f in files
                      if f.lower().endswith(VIDEO_EXTENSIONS))
-    return found
+    return sorted(found, key=lambda item: item.path)
 
 
 def _expand(path, frames):

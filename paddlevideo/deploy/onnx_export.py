@@ -49,17 +49,8 @@ def _fold(raw_file, out_file):
     """ONNX Runtime's basic optimisations of `raw_file`, saved to `out_file`, declaring only the
     operator sets its nodes use."""
     import onnx
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = out_file
-    options.log_severity_level = 3
-    try:
-        ort.InferenceSession(raw_file, options, providers=["CPUExecutionProvider"])
-        model = onnx.load(out_file)
-    except Exception as e:
-        raise DeployError(f"ONNX Runtime could not optimise the converted model: "
-                          f"{first_line(e)}") from None
+    ort_session(raw_file, 1, save_optimized=out_file)
+    model = onnx.load(out_file)
     used = {node.domain for node in model.graph.node} | {""}
     keep = [o for o in model.opset_import if o.domain in used]
     del model.opset_import[:]

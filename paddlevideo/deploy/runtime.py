@@ -296,9 +296,11 @@ def paddle_predictor(model_file, params_file, device="cpu", precision="fp32", th
         raise DeployError(f"Paddle Inference could not load {model_file}: {first_line(e)}") from None
 
 
-def ort_session(onnx_file, threads=None):
+def ort_session(onnx_file, threads=None, save_optimized=None):
     """An ONNX Runtime CPU session with `threads` intra-op threads (all cores by default) and no
-    inter-op parallelism: the one recipe for every ONNX Runtime use here."""
+    inter-op parallelism: the one recipe for every ONNX Runtime use here. `save_optimized`: also
+    write the model after ONNX Runtime's basic, hardware-independent graph optimisations
+    (constant folding, Conv+Add and MatMul+Add fusions; standard ONNX operators) to that file."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -308,6 +310,9 @@ def ort_session(onnx_file, threads=None):
     options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3        # errors only: its warnings are about graph housekeeping
+    if save_optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = save_optimized
     try:
         return ort.InferenceSession(onnx_file, options, providers=["CPUExecutionProvider"])
     except Exception as e:

@@ -66,6 +66,32 @@ def _bool(text):
     raise argparse.ArgumentTypeError(f"expected True or False, got '{text}'")
 
 
+class _Once(argparse.Action):
+    """A flag with one value: given twice it is an error, where argparse would silently keep the
+    last one (two -c or --model_dir on one line would run something else than the user read)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in seen:
+            parser.error(f"{'/'.join(self.option_strings)} was given twice; it takes one value")
+        seen.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose single-value options refuse to be given twice."""
+
+    def add_argument(self, *args, **kwargs):
+        if args and args[0].startswith("-") and "action" not in kwargs and "nargs" not in kwargs:
+            kwargs["action"] = _Once
+        return super().add_argument(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        parsed.__dict__.pop("_given_once", None)
+        return parsed
+
+
 def _add_overrides(p, short_o):
     flags = ("-o", "--override") if short_o else ("--override",)
     p.add_argument(*flags, dest="override", action="extend", nargs="+", type=_override,
@@ -80,7 +106,7 @@ def _setup_logging(level=logging.INFO):
 
 # ---- export ---------------------------------------------------------------------------------------
 def export_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="export_model.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Export a trained TSM to Paddle Inference and ONNX, checked against the "
                     "training model.\n\n"
@@ -210,7 +236,7 @@ def _export_int8(args, onnx_file, infer_config):
 
 # ---- predict --------------------------------------------------------------------------------------
 def predict_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="predict.py", description="Predict class names for videos and frame folders with an "
                                        "exported TSM.")
     p.add_argument("-i", "--input_file", "--input", dest="input_file", action="extend", nargs="+",
@@ -341,7 +367,7 @@ def predict_main(argv=None):
 
 # ---- online ---------------------------------------------------------------------------------------
 def online_parser():
-    p = argparse.ArgumentParser(prog="online_predict.py",
+    p = _Parser(prog="online_predict.py",
                                 description="Online (unidirectional) TSM, frame by frame.")
     p.add_argument("-i", "--input", "--input_file", dest="input", required=True,
                    help="video file, camera index (0) or stream URL")

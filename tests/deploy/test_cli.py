@@ -72,6 +72,12 @@ def test_repeated_flags_all_apply():
     assert ns.override == ["A=1", "B=2"] and ns.weights == "w.pdparams"
     with pytest.raises(SystemExit):
         predict_parser().parse_args(["-i", "a.mp4", "-o", "not-a-key-value"])
+    # a one-value flag given twice would silently keep the last: refused
+    for parser, argv in ((export_parser(), ["-c", "a.yaml", "-c", "b.yaml"]),
+                         (predict_parser(), ["-i", "a.mp4", "--model_dir", "x", "--model_dir", "y"]),
+                         (online_parser(), ["-i", "0", "-w", "a", "-p", "b"])):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
 
 
 def test_export_applies_every_override_and_records_random_weights(tmp_path, capsys):

@@ -30,11 +30,11 @@ from .errors import DeployError, first_line
 
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",
            "BACKENDS", "TARGET_AGREEMENT", "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "clip_input",
-           "paddle_input_spec", "save_program", "read_infer_config", "write_infer_config", "file_digest",
-           "onnx_path", "int8_path", "resolve_model", "cpu_has_bf16", "cpu_has_vnni",
-           "default_cpu_precision", "paddle_predictor", "ort_session", "onnxruntime_installed",
-           "int8_auto_ok", "checked_onnx", "choose_engine", "softmax", "logit_difference", "check_same_logits",
-           "check_against_model", "InferenceEngine"]
+           "paddle_input_spec", "save_program", "read_infer_config", "write_infer_config",
+           "file_digest", "onnx_path", "int8_path", "resolve_model", "cpu_has_bf16",
+           "cpu_has_vnni", "default_cpu_precision", "paddle_predictor", "ort_session",
+           "onnxruntime_installed", "int8_auto_ok", "checked_onnx", "choose_engine", "softmax",
+           "logit_difference", "check_same_logits", "check_against_model", "InferenceEngine"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -248,6 +248,7 @@ def default_cpu_precision():
 
 
 def onnxruntime_installed():
+    """Whether onnxruntime can be imported here (without importing it)."""
     import importlib.util
     return importlib.util.find_spec("onnxruntime") is not None
 

@@ -348,6 +348,8 @@ def predict_main(argv=None):
                  f"continue" if results else "")
         print(f"interrupted after {done} of {len(items)} input(s){where}", file=sys.stderr)
         return 130
+    except DeployError as e:               # the output cannot be written (disk full, ...)
+        return _fail(e)
     finally:
         if results:
             results.close()

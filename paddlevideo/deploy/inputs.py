@@ -120,7 +120,7 @@ def _read_list(source, prefix):
         return path if os.path.exists(path) else os.path.join(base, path)
 
     items = []
-    with open(source, encoding="utf-8") as f:
+    with open(source, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):

@@ -146,19 +146,23 @@ class ResultsFile:
 
     def __init__(self, path, model_id):
         self.path, self.model_id = path, model_id
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
         kept, self.done = self._read_existing()
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(kept)
-        os.replace(tmp, path)
-        self._handle = open(path, "a", encoding="utf-8")
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            os.replace(tmp, path)
+            self._handle = open(path, "a", encoding="utf-8")
+        except OSError as e:
+            raise DeployError(f"cannot write --output {path}: {e.strerror or e}") from None
 
     def _read_existing(self):
+        if os.path.isdir(self.path):
+            raise DeployError(f"--output {self.path} is a folder; give a file name in it.")
         if not os.path.isfile(self.path):
             return [], set()
-        with open(self.path, encoding="utf-8") as f:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
             lines = f.readlines()
         kept, done = [], set()
         for n, line in enumerate(lines, 1):
@@ -185,8 +189,11 @@ class ResultsFile:
         return os.path.abspath(item.path) in self.done
 
     def write(self, record):
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as e:
+            raise DeployError(f"cannot write --output {self.path}: {e.strerror or e}") from None
 
     def close(self):
         self._handle.close()

@@ -139,6 +139,8 @@ def test_output_folder_made_results_streamed_and_resumed(exported, videos, tmp_p
     assert len({r["top1_index"] for r in rows}) == 1            # the same video three times
     assert predict_main(args + ["--backend", "paddle", "--precision", "fp32"]) == 1
     assert "holds results of another model or engine" in capsys.readouterr().err
+    assert predict_main(["-i", str(folder), "--model_dir", model_dir, "--output", str(folder)]) == 1
+    assert capsys.readouterr().err.strip().endswith("is a folder; give a file name in it.")
 
 
 def test_short_video_is_predicted_as_test_does(exported, loader, tmp_path, capsys):

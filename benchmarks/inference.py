@@ -6,7 +6,10 @@
 Compares dygraph, the PaddleVideo-equivalent export (Paddle Inference fp32, BatchNorm as exported
 by paddle.jit.save), our export (BN folded) in fp32 and bf16, and ONNX Runtime fp32 and int8
 (post-training quantization calibrated on clips of the real videos, paddlevideo/deploy/quant.py)
-when installed; on 1 thread and on all threads; batch 1 and 8. Then the online per-frame step. Each
+when installed; on 1 thread and on all threads; batch 1 and 8. ONNX Runtime also runs the same
+model as paddle2onnx's default Polygraphy folding would have written it (when polygraphy and
+onnx_graphsurgeon are importable here; nothing is installed), to show that folding with ONNX
+Runtime instead loses nothing. Then the online per-frame step. Each
 variant's answers are compared with the fp32 export: max logit difference on random clips and
 top-1 agreement on the real videos in ../shared/videos (random seeded weights: no trained weights
 offline; agreement of the rankings is what precision changes). Writes inference.{json,md} to --out
@@ -60,6 +63,21 @@ def timed(fn, x, runs):
     return 1000.0 * float(np.median(time_calls(lambda: fn(x), runs)))
 
 
+def interleaved(fns, x, rounds):
+    """Median ms of each fn(x), timed in alternation (A, B, A, B, ...) after one warm-up each, so
+    that a shared machine's load drift falls on all of them alike."""
+    import time
+    for fn in fns:
+        fn(x)
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn(x)
+            out.append(time.perf_counter() - start)
+    return [1000.0 * float(np.median(t)) for t in times]
+
+
 def video_clips(seeds=None, sizes=FULL):
     """The test pipeline's clip of each real video; with `seeds`, one clip per seed and video
     with the training-style random frame offsets (int8 calibration data)."""
@@ -91,10 +109,34 @@ def video_clips(seeds=None, sizes=FULL):
 def quantize_int8(onnx_file, infer_config, clips):
     """NAME.int8.onnx calibrated on `clips`, kept whatever its agreement (it is reported, not
     gated, here); returns the check record."""
-    from paddlevideo.deploy.quant import quantize_onnx, record_int8_check
+    from paddlevideo.deploy.export import record_check
+    from paddlevideo.deploy.quant import quantize_onnx
     record = quantize_onnx(onnx_file, np.stack(clips), min_agreement=0.0, speed_runs=0)
-    record_int8_check(infer_config, record)
+    record_check(infer_config, "int8_check", record)
     return record
+
+
+def polygraphy_copy(ours, folder):
+    """A copy of export `ours` whose TSM.onnx is paddle2onnx's default output (Polygraphy's
+    constant folding), for the side-by-side timing; None when polygraphy or onnx_graphsurgeon is
+    not importable here (nothing is installed: the autoinstall switch stays off)."""
+    import importlib.util
+    if any(importlib.util.find_spec(m) is None for m in ("polygraphy", "onnx_graphsurgeon")):
+        return None
+    import onnx
+    import paddle2onnx
+    from polygraphy.backend.onnx import fold_constants
+    from paddlevideo.deploy.export import record_check
+    from paddlevideo.deploy.runtime import file_digest
+    os.environ.pop("POLYGRAPHY_AUTOINSTALL_DEPS", None)
+    shutil.copytree(ours, folder)
+    raw = paddle2onnx.export(os.path.join(folder, "TSM.json"), os.path.join(folder, "TSM.pdiparams"),
+                             None, opset_version=13, optimize_tool="None")
+    onnx.save(fold_constants(onnx.load_from_string(raw)), os.path.join(folder, "TSM.onnx"))
+    record_check(os.path.join(folder, "TSM.infer.yaml"), "onnx_check",
+                 {"file": "TSM.onnx", "sha256": file_digest(os.path.join(folder, "TSM.onnx")),
+                  "passed": True, "note": "benchmark copy, checked by the agreement table"})
+    return folder
 
 
 def main():
@@ -126,10 +168,12 @@ def main():
 def measure(args, tmp):
     """Export into `tmp`, time and compare every variant, write the results to args.out."""
     import paddle
-    from paddlevideo.deploy import InferenceEngine, cpu_count, cpu_has_bf16, export_model
     from paddlevideo.deploy.errors import DeployError
+    from paddlevideo.deploy.export import export_model, record_check
     from paddlevideo.deploy.online import OnlineStepEngine, export_online
     from paddlevideo.deploy.quant import MIN_CALIB_CLIPS
+    from paddlevideo.deploy.runtime import InferenceEngine, cpu_has_bf16
+    from paddlevideo.tasks.env import available_cores as cpu_count
 
     sizes = SMOKE if args.smoke else FULL
     runs = sizes["runs"] if args.runs is None else args.runs
@@ -139,15 +183,21 @@ def measure(args, tmp):
     model = build(sizes=sizes)
     export_model(model, os.path.join(tmp, "pv"), "TSM", seg, size, fold_bn=False)
     export_model(model, os.path.join(tmp, "ours"), "TSM", seg, size)
-    onnx_ok = False
+    onnx_ok, folded_by_polygraphy = False, None
     try:
         from paddlevideo.deploy.onnx_export import export_onnx
-        export_onnx(os.path.join(tmp, "ours", "TSM.json"), os.path.join(tmp, "ours", "TSM.pdiparams"),
-                    check=False)
-        import onnxruntime  # noqa: F401
+        ours = os.path.join(tmp, "ours")
+        check = export_onnx(os.path.join(ours, "TSM.json"), os.path.join(ours, "TSM.pdiparams"),
+                            [-1, seg, 3, size, size])
+        record_check(os.path.join(ours, "TSM.infer.yaml"), "onnx_check", check)
         onnx_ok = True
     except Exception as e:
         print(f"ONNX Runtime variant skipped: {e}")
+    if onnx_ok:
+        try:
+            folded_by_polygraphy = polygraphy_copy(ours, os.path.join(tmp, "polygraphy"))
+        except Exception as e:
+            print(f"Polygraphy-folded variant skipped: {e}")
     int8_check = None
     if onnx_ok:
         try:
@@ -173,14 +223,20 @@ def measure(args, tmp):
     for t in threads:
         os.environ["OMP_NUM_THREADS"] = str(t)
         variants = {
-            "PaddleVideo-style export fp32": InferenceEngine(os.path.join(tmp, "pv"), precision="fp32", cpu_threads=t),
-            "ours fp32 (BN folded)": InferenceEngine(os.path.join(tmp, "ours"), precision="fp32", cpu_threads=t),
+            "PaddleVideo-style export fp32": InferenceEngine(os.path.join(tmp, "pv"), backend="paddle",
+                                                             precision="fp32", cpu_threads=t),
+            "ours fp32 (BN folded)": InferenceEngine(os.path.join(tmp, "ours"), backend="paddle",
+                                                     precision="fp32", cpu_threads=t),
         }
         if cpu_has_bf16():
-            variants["ours bf16"] = InferenceEngine(os.path.join(tmp, "ours"), precision="bf16", cpu_threads=t)
+            variants["ours bf16"] = InferenceEngine(os.path.join(tmp, "ours"), backend="paddle",
+                                                    precision="bf16", cpu_threads=t)
         if onnx_ok:
             variants["ONNX Runtime fp32"] = InferenceEngine(os.path.join(tmp, "ours"), precision="fp32",
                                                             cpu_threads=t, backend="onnxruntime")
+        if folded_by_polygraphy:
+            variants["ONNX Runtime fp32, Polygraphy-folded file"] = InferenceEngine(
+                folded_by_polygraphy, precision="fp32", cpu_threads=t, backend="onnxruntime")
         if int8_check:
             variants["ONNX Runtime int8"] = InferenceEngine(os.path.join(tmp, "ours"), precision="int8",
                                                             cpu_threads=t, backend="onnxruntime")
@@ -218,6 +274,22 @@ def measure(args, tmp):
                 dy = model(paddle.to_tensor(xr)).numpy()
             results["agreement"]["dygraph"] = {"max_abs_logit_diff_random": float(np.abs(dy - ref).max()),
                                                "logit_scale": float(np.abs(ref).max())}
+    if folded_by_polygraphy:             # our ONNX file against paddle2onnx's default one, A/B
+        t = threads[-1]
+        ours_eng = InferenceEngine(os.path.join(tmp, "ours"), backend="onnxruntime",
+                                   precision="fp32", cpu_threads=t)
+        poly_eng = InferenceEngine(folded_by_polygraphy, backend="onnxruntime", precision="fp32",
+                                   cpu_threads=t)
+        x = rng.standard_normal((1, seg, 3, size, size)).astype("float32")
+        ours_ms, poly_ms = interleaved([ours_eng, poly_eng], x, max(runs * 4, 2))
+        diff = float(np.abs(ours_eng(x) - poly_eng(x)).max())
+        results["onnx_folding"] = {"threads": t, "batch": 1, "rounds": max(runs * 4, 2),
+                                   "onnx_runtime_folded_ms": ours_ms,
+                                   "polygraphy_folded_ms": poly_ms, "ratio": ours_ms / poly_ms,
+                                   "max_abs_logit_diff": diff}
+        print(f"\n== ONNX file folded by ONNX Runtime vs by Polygraphy, {t} thread(s), batch 1, "
+              f"interleaved: {ours_ms:.1f} vs {poly_ms:.1f} ms (ratio {ours_ms / poly_ms:.3f}), "
+              f"max logit difference {diff:.3g}")
     # online per-frame step
     uni = build("unidirectional", sizes)
     t = threads[-1]
@@ -229,7 +301,8 @@ def measure(args, tmp):
     for prec in (["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]):
         step = OnlineStepEngine(os.path.join(tmp, "online"), precision=prec, cpu_threads=t)
         bufs = step.init_buffers()
-        clip_eng = InferenceEngine(os.path.join(tmp, "uni"), precision=prec, cpu_threads=t)
+        clip_eng = InferenceEngine(os.path.join(tmp, "uni"), backend="paddle", precision=prec,
+                                   cpu_threads=t)
         frame_ms = timed(lambda f: step(f, bufs), frame, runs * 3)
         try:
             clip_ms = timed(clip_eng, clip, runs)
@@ -273,6 +346,13 @@ def write_markdown(results, out=RESULTS):
                 f.write(f"| {prec} | {o['frame_ms']:.1f} | {o['clip_ms']:.1f} | {o['ratio']:.3f} |\n")
             else:
                 f.write(f"| {prec} | {o['frame_ms']:.1f} | failed: {o['clip_error']} | |\n")
+        folding = results.get("onnx_folding")
+        if folding:
+            f.write(f"\n## ONNX file folded by ONNX Runtime (ours) vs by Polygraphy (paddle2onnx's "
+                    f"default)\n\n{folding['threads']} thread(s), batch 1, {folding['rounds']} "
+                    f"interleaved rounds: {folding['onnx_runtime_folded_ms']:.1f} vs "
+                    f"{folding['polygraphy_folded_ms']:.1f} ms (ratio {folding['ratio']:.3f}); max "
+                    f"logit difference {folding['max_abs_logit_diff']:.3g}\n")
         f.write("\n## Agreement with our fp32 export\n\n")
         for name, a in results["agreement"].items():
             f.write(f"- {name}: {a}\n")

@@ -76,6 +76,7 @@ for ((i = 1; i < ${#OVERRIDES[@]}; i += 2)); do values+=("${OVERRIDES[i]}"); don
 
 step "6/6 predict on demo test videos"
 awk -v d="$PREFIX" 'NR % 25 == 1 {print (d == "" ? $1 : d "/" $1)}' "$TEST_LIST" > "$OUT/predict_demo.list"   # 4 classes
+rm -f "$OUT/predict_demo.jsonl"   # predict resumes an --output of the same model; this is a new run
 "$PY" tools/predict.py -i "$OUT/predict_demo.list" --model_dir "$EXPORT" --top_k 2 \
   --output "$OUT/predict_demo.jsonl"
 echo "(true classes: $(awk 'NR % 25 == 1 {print $2}' "$TEST_LIST" | while read -r i; do

@@ -1,18 +1,34 @@
 """Deployment: export checked inference models, predict with class names, run online TSM.
 
     from paddlevideo.deploy import export_from_config, InferenceEngine, VideoPredictor
-    engine = InferenceEngine.from_model(model, num_seg=8, target_size=224)   # numpy in, logits out
-"""
-from .engine import InferenceEngine, cpu_count, cpu_has_bf16, default_cpu_precision, resolve_model
-from .errors import DeployError
-from .export import export_from_config, export_model, read_infer_config, verify_export
-from .labels import load_label_list
-from .online import (OnlineRecognizer, OnlineStepEngine, OnlineTSM, export_online,
-                     frame_preprocessor, open_stream)
-from .predictor import VideoPredictor, collect_inputs
+    engine = InferenceEngine("output/export")        # numpy clips in, logits out
 
-__all__ = ["InferenceEngine", "DeployError", "export_model", "export_from_config",
-           "read_infer_config", "verify_export", "load_label_list", "OnlineTSM", "export_online",
-           "OnlineStepEngine", "OnlineRecognizer", "frame_preprocessor",
-           "open_stream", "VideoPredictor", "collect_inputs", "cpu_count", "cpu_has_bf16",
-           "default_cpu_precision", "resolve_model"]
+Modules, each importing only those listed before it: `errors`, `labels`, `optimize`, `runtime`
+(the inference runtime: sessions, precision, input spec, checks), `inputs` (what predict reads),
+`export`, `onnx_export`, `quant`, `predictor`, `online`, `cli`. Importing this package loads
+none of them; a name below is loaded from its module when first used, so `main.py --test`
+(which needs only `runtime`) does not load the rest.
+"""
+import importlib
+
+_WHERE = {
+    "DeployError": "errors", "first_line": "errors",
+    "load_label_list": "labels", "default_labels": "labels", "config_label_list": "labels",
+    "InferenceEngine": "runtime", "resolve_model": "runtime", "read_infer_config": "runtime",
+    "cpu_has_bf16": "runtime", "default_cpu_precision": "runtime", "softmax": "runtime",
+    "collect_inputs": "inputs", "ClipMaker": "inputs",
+    "export_model": "export", "export_from_config": "export",
+    "export_onnx": "onnx_export", "quantize_onnx": "quant",
+    "VideoPredictor": "predictor",
+    "OnlineTSM": "online", "export_online": "online", "OnlineStepEngine": "online",
+    "OnlineRecognizer": "online",
+    "frame_preprocessor": "online", "open_stream": "online",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,75 +1,213 @@
-"""Command-line front ends of tools/export_model.py, tools/predict.py, tools/online_predict.py.
+"""Command lines of tools/export_model.py, tools/predict.py and tools/online_predict.py.
 
-Each prints DeployError / ConfigError / WeightsError messages as one line and exits non-zero,
-never with a Paddle traceback.
+One grammar, PaddleVideo's where it has one: -c CONFIG, -w/-p WEIGHTS, --override KEY=VALUE
+(repeatable; predict and online_predict also take main.py's -o KEY=VALUE, export keeps
+PaddleVideo's -o OUTPUT), -i INPUT (repeatable), --label_list. Every problem a user can fix is one
+line `error: ...` and exit status 1, as in main.py; argparse's usage errors exit 2.
 """
 import argparse
-import json
 import logging
 import os
+import re
 import sys
 
+from ..utils import quiet
 from .errors import DeployError
 
-__all__ = ["run_export", "predict_main", "online_main"]
+__all__ = ["export_parser", "export_main", "run_export", "predict_parser", "predict_main",
+           "online_parser", "online_main"]
 
 logger = logging.getLogger("paddlevideo")
+
+_OVERRIDE_LIKE = re.compile(r"^[A-Za-z_][\w]*(\.[\w\[\]]+)*=")
 
 
 def _user_errors():
     from ..modeling.weights import WeightsError
     from ..utils.config import ConfigError
-    return (DeployError, ConfigError, WeightsError, FileNotFoundError)
+    from ..utils.download import DownloadError
+    return (DeployError, ConfigError, WeightsError, DownloadError)
 
 
-def _fail(e):
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def _fail(error):
+    print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
-def _setup_logging():
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def _load_config(path, overrides):
+    """The config with its overrides, through the same loading and checks as main.py."""
+    from ..config_check import load_and_check_config
+    return load_and_check_config(path, list(overrides or []))
+
+
+def _override(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"'{text}' is not KEY=VALUE (e.g. "
+                                         f"MODEL.backbone.num_seg=16)")
+    return text
+
+
+def _output_folder(text):
+    """export_model.py's -o is PaddleVideo's output folder; an override typed there would make a
+    folder named after it, so it is refused before anything is written."""
+    if _OVERRIDE_LIKE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' looks like a config override, but export_model.py's -o is the output "
+            f"folder (as in PaddleVideo); pass overrides with --override {text}")
+    return text
+
+
+def _bool(text):
+    if isinstance(text, bool):
+        return text
+    if text.lower() in ("1", "true", "yes", "y", "on", "t"):
+        return True
+    if text.lower() in ("0", "false", "no", "n", "off", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got '{text}'")
+
+
+class _Once(argparse.Action):
+    """A flag with one value: given twice it is an error, where argparse would silently keep the
+    last one (two -c or --model_dir on one line would run something else than the user read)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in seen:
+            parser.error(f"{'/'.join(self.option_strings)} was given twice; it takes one value")
+        seen.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose single-value options refuse to be given twice."""
+
+    def add_argument(self, *args, **kwargs):
+        if args and args[0].startswith("-") and "action" not in kwargs and "nargs" not in kwargs:
+            kwargs["action"] = _Once
+        return super().add_argument(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        parsed.__dict__.pop("_given_once", None)
+        return parsed
+
+
+def _add_overrides(p, short_o):
+    flags = ("-o", "--override") if short_o else ("--override",)
+    p.add_argument(*flags, dest="override", action="extend", nargs="+", type=_override,
+                   default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. MODEL.backbone.num_seg=16 (repeatable; several "
+                        "may follow one flag)")
+
+
+def _setup_logging(level=logging.INFO):
+    logging.basicConfig(level=level, format="%(message)s")
+
+
+# ---- export ---------------------------------------------------------------------------------------
+def export_parser():
+    p = _Parser(
+        prog="export_model.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Export a trained TSM to Paddle Inference and ONNX, checked against the "
+                    "training model.\n\n"
+                    "  python tools/export_model.py -c CONFIG -p WEIGHTS -o OUTDIR [--save_name NAME]\n"
+                    "      [--model_format json|pdmodel] [--label_list FILE] [--online] [--no_onnx]\n"
+                    "      [--int8 CALIB_VIDEOS [--calib_clips 32] [--int8_min_agreement A]]\n"
+                    "      [--override KEY=VALUE ...]")
+    p.add_argument("-c", "--config", required=True, help="training config (YAML)")
+    p.add_argument("-p", "--pretrained", "-w", "--weights", dest="weights", default=None,
+                   help="weights: our checkpoint, a PaddleVideo .pdparams, a URL or a registered "
+                        "name (required unless --random_weights)")
+    p.add_argument("--random_weights", action="store_true",
+                   help="export the untrained model on purpose (benchmarks); its predictions mean "
+                        "nothing")
+    p.add_argument("-o", "--output_path", default="./inference", type=_output_folder,
+                   help="output folder (PaddleVideo's -o); config overrides go to --override")
+    p.add_argument("--save_name", default=None, help="file stem (default: the config's model_name)")
+    p.add_argument("--model_format", choices=["json", "pdmodel"], default="json",
+                   help="json: Paddle 3 PIR program (default); pdmodel: legacy program")
+    p.add_argument("--label_list", default=None,
+                   help="class names, 'INDEX NAME' per line (default: the config's "
+                        "DATASET.label_list)")
+    p.add_argument("--online", action="store_true",
+                   help="also export the per-frame online step (unidirectional models)")
+    onnx = p.add_mutually_exclusive_group()
+    onnx.add_argument("--onnx", dest="onnx", action="store_true", default=None,
+                      help="write the checked NAME.onnx, or fail (default: written when "
+                           "paddle2onnx and onnxruntime are installed)")
+    onnx.add_argument("--no_onnx", dest="onnx", action="store_false",
+                      help="skip the ONNX model (predict then runs Paddle Inference)")
+    p.add_argument("--int8", default=None, metavar="CALIB",
+                   help="also write NAME.int8.onnx: ONNX Runtime post-training quantization "
+                        "calibrated on CALIB (videos or frame folders: a folder, glob or list), "
+                        "checked against fp32 and refused when top-1 agreement is too low")
+    p.add_argument("--calib_clips", type=int, default=32,
+                   help="calibration clips read from CALIB (default 32, at least 8)")
+    p.add_argument("--int8_min_agreement", type=float, default=None,
+                   help="required top-1 agreement with fp32 on the calibration clips (default "
+                        "0.99, allowing one disagreement when there are fewer than 100 clips)")
+    _add_overrides(p, short_o=False)
+    return p
+
+
+def export_main(argv=None):
+    """tools/export_model.py: parse, fix the program format before Paddle starts, export."""
+    args = export_parser().parse_args(argv)
+    if argv is None:                   # run as a program: Paddle's noise off the terminal
+        quiet.install()
+    os.environ["FLAGS_enable_pir_api"] = "0" if args.model_format == "pdmodel" else "1"
+    return run_export(args)
 
 
 def run_export(args):
-    """tools/export_model.py after its arguments are parsed (and the program format is set)."""
+    """Export after the arguments are parsed; 0, or 1 with one `error:` line."""
     _setup_logging()
     try:
-        from ..utils.config import get_config
-        from .export import export_from_config
-        int8 = getattr(args, "int8", None)
-        if int8 and not os.path.exists(int8):
-            raise DeployError(f"--int8: calibration videos not found: {int8}")
-        cfg = get_config(args.config, args.override)
+        from .export import export_from_config, record_check
+        from .onnx_export import export_onnx, onnx_available
+        from .runtime import INFER_SUFFIX, read_infer_config
+        missing = onnx_available()
+        if args.int8 and args.onnx is False:
+            raise DeployError("--int8 quantizes the ONNX model: drop --no_onnx.")
+        if missing and (args.onnx or args.int8):
+            raise DeployError(f"--onnx/--int8 need paddle2onnx and onnxruntime "
+                              f"(requirements.txt): {missing}.")
+        if args.int8 and not os.path.exists(args.int8):
+            raise DeployError(f"--int8: calibration videos not found: {args.int8}")
+        with_onnx = args.onnx is not False and not missing
+        cfg = _load_config(args.config, args.override)
+        mode = ((cfg.get("MODEL") or {}).get("backbone") or {}).get("shift_mode")
+        if args.online and mode != "unidirectional":
+            raise DeployError(f"--online needs a unidirectional model (MODEL.backbone.shift_mode: "
+                              f"unidirectional); this config's is {mode or 'bidirectional'}, whose "
+                              f"shift reads the next frame, which a stream does not have yet.")
         result = export_from_config(cfg, args.weights, args.output_path, args.save_name,
-                                    model_format=args.model_format, label_list=args.label_list)
+                                    model_format=args.model_format, label_list=args.label_list,
+                                    random_weights=args.random_weights)
         print(f"exported {result.model_file} and {result.params_file}")
         print(f"inference config {result.infer_config}")
         print(f"check: exported logits differ from the dygraph model's by at most "
               f"{result.max_abs_diff:.3g} (logit scale {result.logit_scale:.3g})")
-        if args.onnx or int8:
-            from .export import read_infer_config
-            from .onnx_export import export_onnx
-            shape = read_infer_config(result.infer_config)["input"]["shape"]
-            path, diff = export_onnx(result.model_file, result.params_file, input_shape=shape)
-            print(f"onnx {path}" + (f" (onnxruntime vs Paddle: max abs diff {diff:.3g})"
-                                    if diff is not None else " (onnxruntime absent: unchecked)"))
-            if int8:
-                _export_int8(args, path, result.infer_config)
-        _remove_stale_int8(int8, result.model_file)
+        info = read_infer_config(result.infer_config)
+        if with_onnx:
+            check = export_onnx(result.model_file, result.params_file, info["input"]["shape"])
+            record_check(result.infer_config, "onnx_check", check)
+            print(f"onnx {os.path.join(args.output_path, check['file'])} (checked: ONNX Runtime "
+                  f"vs Paddle Inference max abs diff {check['max_abs_diff']:.3g})")
+            if args.int8:
+                _export_int8(args, os.path.join(args.output_path, check["file"]),
+                             result.infer_config)
+        else:
+            print(f"onnx: not written ({'--no_onnx' if args.onnx is False else missing}); "
+                  f"predict will run Paddle Inference")
         if args.online:
-            from ..modeling.builder import build_model
-            from ..modeling.weights import load_weights
-            from .export import read_infer_config
             from .online import export_online
-            info = read_infer_config(result.infer_config)
-            model = build_model(cfg.MODEL, load_pretrained=False)
-            if args.weights:
-                load_weights(model, args.weights, require_head=True)
-            name = os.path.basename(result.infer_config)[:-len(".infer.yaml")] + "_online"
-            out = export_online(model, os.path.join(args.output_path, "online"), name,
+            name = os.path.basename(result.infer_config)[:-len(INFER_SUFFIX)] + "_online"
+            out = export_online(result.model, os.path.join(args.output_path, "online"), name,
                                 info["target_size"],
-                                {"PIPELINE": info.get("PIPELINE"), "labels": info.get("labels")})
+                                {k: info.get(k) for k in ("PIPELINE", "labels", "frames")
+                                 if info.get(k) is not None})
             print(f"online step {out['model_file']} (checked against the dygraph step)")
     except _user_errors() as e:
         return _fail(e)
@@ -78,20 +216,20 @@ def run_export(args):
 
 def _export_int8(args, onnx_file, infer_config):
     """Calibrate, quantize and check NAME.int8.onnx; record the check in NAME.infer.yaml."""
-    from .export import read_infer_config
-    from .quant import Int8Refused, calibration_clips, quantize_onnx, record_int8_check
+    from .export import record_check
+    from .quant import Int8Refused, calibration_clips, quantize_onnx
+    from .runtime import read_infer_config
     info = read_infer_config(infer_config)
-    clips = calibration_clips(args.int8, info.get("PIPELINE"), getattr(args, "calib_clips", 32),
-                              num_seg=info.get("num_seg"))
+    clips = calibration_clips(args.int8, info.get("PIPELINE"), args.calib_clips,
+                              num_seg=info.get("num_seg"), frames=info.get("frames"))
     print(f"int8: calibrating on {len(clips)} clip(s) from {args.int8}")
     try:
-        record = quantize_onnx(onnx_file, clips,
-                               min_agreement=getattr(args, "int8_min_agreement", None))
+        record = quantize_onnx(onnx_file, clips, min_agreement=args.int8_min_agreement)
     except Int8Refused as e:
-        record_int8_check(infer_config, e.record)
+        record_check(infer_config, "int8_check", e.record)
         raise
     record["calibration_source"] = os.path.abspath(args.int8)
-    record_int8_check(infer_config, record)
+    record_check(infer_config, "int8_check", record)
     speed = (f"; batch 1: {record['int8_ms']:.1f} ms vs fp32 {record['fp32_ms']:.1f} ms "
              f"(x{record['speedup']:.2f})" if "speedup" in record else "")
     print(f"int8 {os.path.join(os.path.dirname(onnx_file), record['file'])}: top-1 agreement "
@@ -99,140 +237,155 @@ def _export_int8(args, onnx_file, infer_config):
           f"max logit difference {record['rel_diff']:.1%} of the logit scale{speed}")
 
 
-def _remove_stale_int8(int8, model_file):
-    """A fresh export without --int8 must not leave an old NAME.int8.onnx beside it."""
-    from .quant import int8_path
-    stale = int8_path(model_file)
-    if not int8 and os.path.isfile(stale):
-        os.remove(stale)
-        print(f"removed the old {stale} (not re-quantized; pass --int8 CALIB to make it)")
-
-
-def _bool(text):
-    if isinstance(text, bool):
-        return text
-    if text.lower() in ("1", "true", "yes", "y", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got '{text}'")
-
-
+# ---- predict --------------------------------------------------------------------------------------
 def predict_parser():
-    p = argparse.ArgumentParser(description="Predict class names for videos with an exported TSM.")
-    p.add_argument("-i", "--input_file", "--input", required=True,
-                   help="a video, a folder of videos, or a list file (one path per line)")
+    p = _Parser(
+        prog="predict.py", description="Predict class names for videos and frame folders with an "
+                                       "exported TSM.")
+    p.add_argument("-i", "--input_file", "--input", dest="input_file", action="extend", nargs="+",
+                   required=True, metavar="INPUT",
+                   help="videos, frame folders, folders (searched recursively), globs (quote "
+                        "them: 'clips/**/*.mp4') or list files (.txt/.list/.csv, one path per "
+                        "line, optionally with PaddleVideo's label fields); repeatable")
+    p.add_argument("--prefix", default=None,
+                   help="folder that relative paths in list files start from (PaddleVideo's "
+                        "data_prefix)")
     p.add_argument("--model_dir", default=None, help="export_model.py's output folder")
     p.add_argument("--model_file", default=None, help="NAME.json / NAME.pdmodel (PaddleVideo form)")
     p.add_argument("--params_file", default=None, help="NAME.pdiparams (PaddleVideo form)")
     p.add_argument("--save_name", default=None, help="which model when model_dir holds several")
     p.add_argument("-c", "--config", default=None,
-                   help="training config: its PIPELINE.test when the model has no NAME.infer.yaml")
-    p.add_argument("--label_list", default=None, help="class names ('INDEX NAME' per line)")
+                   help="training config: its PIPELINE.test and label list when the model has "
+                        "no NAME.infer.yaml")
+    _add_overrides(p, short_o=True)
+    p.add_argument("--label_list", default=None,
+                   help="class names ('INDEX NAME' per line); default: the exported model's")
     p.add_argument("--top_k", type=int, default=5)
-    p.add_argument("--batch_size", type=int, default=1)
-    p.add_argument("--output", default=None, help="write one JSON line per video here")
+    p.add_argument("-b", "--batch_size", type=int, default=1)
+    p.add_argument("--output", default=None,
+                   help="write one JSON line per input here, as each is predicted (its folder is "
+                        "created); run again with the same --output to continue where it stopped")
     p.add_argument("--use_gpu", type=_bool, default=False)
     p.add_argument("--use_tensorrt", type=_bool, default=False)
+    p.add_argument("--backend", choices=["auto", "paddle", "onnxruntime"], default="auto",
+                   help="auto: ONNX Runtime on CPU when the export has a checked NAME.onnx "
+                        "(fastest measured), else Paddle Inference")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"], default="auto",
-                   help="auto: ONNX Runtime fp32 when NAME.onnx exists (int8 only when its export "
-                        "check passed and it measured faster, see docs/deploy.md), else bf16 on "
-                        "a CPU with AVX512-BF16/AMX, else fp32 (GPU: fp32). int8: "
-                        "NAME.int8.onnx from export_model.py --int8")
+                   help="auto: fp32 with ONNX Runtime (int8 only when its export check passed and "
+                        "it measured faster, see docs/deploy.md); with Paddle Inference bf16 on "
+                        "a CPU with AVX512-BF16/AMX, else fp32 (GPU: fp32). int8: NAME.int8.onnx "
+                        "from export_model.py --int8")
     p.add_argument("--enable_mkldnn", type=_bool, default=True,
                    help="accepted for PaddleVideo commands; oneDNN is always on for CPU")
     p.add_argument("--cpu_threads", type=int, default=None, help="default: all cores")
-    p.add_argument("--backend", choices=["auto", "paddle", "onnxruntime"], default="auto",
-                   help="auto: ONNX Runtime on CPU when NAME.onnx exists and onnxruntime is "
-                        "installed (fastest measured), else Paddle Inference")
     p.add_argument("--allow_short", action="store_true",
-                   help="predict videos shorter than num_seg (repeating frames)")
-    p.add_argument("--benchmark", type=_bool, nargs="?", const=True, default=False,
+                   help="accepted for older commands: inputs with fewer frames than num_seg are "
+                        "always predicted as main.py --test does (frames repeat), with a note")
+    p.add_argument("--benchmark", "--enable_benchmark", dest="benchmark", type=_bool, nargs="?",
+                   const=True, default=False,
                    help="print median preprocess / inference / postprocess times")
     return p
 
 
 def predict_main(argv=None):
     args = predict_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if argv is None:
+        quiet.install()
+    _setup_logging(logging.WARNING)
     try:
-        from .engine import InferenceEngine
-        from .predictor import VideoPredictor, collect_inputs, format_result, write_jsonl
+        from .inputs import collect_inputs
+        from .labels import config_label_list
+        from .predictor import ResultsFile, VideoPredictor, format_result
+        from .runtime import InferenceEngine
         if not args.enable_mkldnn:
             logger.warning("--enable_mkldnn=False is ignored: oneDNN is the fast CPU path.")
-        pipeline = None
+        if args.override and not args.config:
+            raise DeployError("-o/--override changes the config given with -c; there is none.")
+        pipeline = frames = labels = None
         if args.config:
-            from ..utils.config import get_config, to_plain
-            cfg = get_config(args.config)
+            from ..utils.config import to_plain
+            from .export import frame_naming
+            cfg = _load_config(args.config, args.override)
             pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {}) or None
-        device = "gpu" if args.use_gpu else "cpu"
-        precision = None if args.precision == "auto" else args.precision
-        if args.backend == "auto":
-            args.backend, precision = _auto_backend(args, device, precision)
+            frames = frame_naming(cfg)
+            labels = config_label_list(cfg)
         engine = InferenceEngine(args.model_dir, args.model_file, args.params_file, args.save_name,
-                                 device=device, precision=precision, cpu_threads=args.cpu_threads,
+                                 device="gpu" if args.use_gpu else "cpu",
+                                 precision=args.precision, cpu_threads=args.cpu_threads,
                                  use_tensorrt=args.use_tensorrt, backend=args.backend,
                                  max_batch_size=max(args.batch_size, 1))
-        predictor = VideoPredictor(engine, pipeline=pipeline, labels=args.label_list,
-                                   top_k=args.top_k, batch_size=args.batch_size,
-                                   allow_short=args.allow_short)
-        inputs = collect_inputs(args.input_file)
+        print(f"predict: {engine.describe()}", flush=True)
+        if engine.note:
+            print(f"  (not ONNX Runtime: {engine.note})", flush=True)
+        if (engine.info or {}).get("random_weights"):
+            print("warning: this model was exported with --random_weights: its predictions mean "
+                  "nothing", file=sys.stderr)
+        if args.label_list or engine.labels:
+            labels = args.label_list or engine.labels
+        predictor = VideoPredictor(engine, pipeline=pipeline, frames=frames, labels=labels,
+                                   top_k=args.top_k, batch_size=args.batch_size)
+        items = collect_inputs(args.input_file, args.prefix, predictor.make_clip.frames)
+        results = ResultsFile(args.output, predictor.model_id) if args.output else None
     except _user_errors() as e:
         return _fail(e)
-    print(f"model {engine.model_file} ({engine.device}, {engine.precision}, "
-          f"{engine.cpu_threads} threads); {len(inputs)} video(s)")
-    results, failed = [], 0
-    for r in predictor(inputs):
-        results.append(r)
-        failed += "error" in r
-        print(format_result(r), file=sys.stderr if "error" in r else sys.stdout, flush=True)
-    if args.output:
-        write_jsonl(results, args.output)
-        print(f"wrote {len(results)} result(s) to {args.output}")
+    total = len(items)
+    if results:
+        items = [i for i in items if not results.is_done(i)]
+        if len(items) < total:
+            print(f"continuing {args.output}: {total - len(items)} of {total} input(s) already "
+                  f"predicted there")
+        if not items:
+            results.close()
+            print(f"nothing left to predict: all {total} input(s) are in {args.output}")
+            return 0
+    print(f"{len(items)} input(s)", flush=True)
+    done = failed = 0
+    try:
+        for record in predictor(items):
+            done += 1
+            failed += "error" in record
+            if results:
+                results.write(record)
+            print(format_result(record), file=sys.stderr if "error" in record else sys.stdout,
+                  flush=True)
+    except KeyboardInterrupt:
+        where = (f"; the {done} result(s) so far are in {args.output}: run the same command to "
+                 f"continue" if results else "")
+        print(f"interrupted after {done} of {len(items)} input(s){where}", file=sys.stderr)
+        return 130
+    except DeployError as e:               # the output cannot be written (disk full, ...)
+        return _fail(e)
+    finally:
+        if results:
+            results.close()
+    if results:
+        print(f"wrote {done} result(s) to {args.output}")
     if args.benchmark:
         t = predictor.timing_summary()
-        fmt = lambda v: "n/a" if v is None else f"{v:.1f} ms"
-        print(f"benchmark (median): preprocess {fmt(t['preprocess'])} per video, inference "
+        fmt = lambda v: "n/a" if v is None else f"{v:.1f} ms"      # noqa: E731
+        print(f"benchmark (median): preprocess {fmt(t['preprocess'])} per input, inference "
               f"{fmt(t['inference'])} per batch of {args.batch_size}, postprocess "
               f"{fmt(t['postprocess'])} per batch")
     if failed:
-        print(f"{failed} of {len(results)} video(s) failed", file=sys.stderr)
+        print(f"{failed} of {done} input(s) failed", file=sys.stderr)
         return 1
     return 0
 
 
-def _auto_backend(args, device, precision):
-    """(backend, precision) for `--backend auto`: ONNX Runtime on CPU when the export has the ONNX
-    file the precision needs (NAME.int8.onnx for int8; for `auto` precision only under
-    quant.int8_auto_ok's rule, else NAME.onnx in fp32), otherwise Paddle Inference."""
-    import importlib.util
-    if (device != "cpu" or precision not in (None, "fp32", "int8")
-            or importlib.util.find_spec("onnxruntime") is None):
-        return "paddle", precision
-    from .engine import resolve_model
-    from .quant import int8_auto_ok, int8_path
-    try:
-        model_file, _, info = resolve_model(args.model_dir, args.model_file, args.params_file,
-                                            args.save_name)
-    except DeployError:
-        return "paddle", precision          # the engine reports the problem
-    has_int8 = os.path.isfile(int8_path(model_file))
-    if precision == "int8":
-        return ("onnxruntime" if has_int8 else "paddle"), precision
-    if precision is None and has_int8 and int8_auto_ok(info):
-        return "onnxruntime", "int8"
-    if os.path.isfile(os.path.splitext(model_file)[0] + ".onnx"):
-        return "onnxruntime", "fp32"
-    return "paddle", precision
-
-
+# ---- online ---------------------------------------------------------------------------------------
 def online_parser():
-    p = argparse.ArgumentParser(description="Online TSM, frame by frame.")
-    p.add_argument("-i", "--input", required=True, help="video file, camera index (0) or stream URL")
+    p = _Parser(prog="online_predict.py",
+                                description="Online (unidirectional) TSM, frame by frame.")
+    p.add_argument("-i", "--input", "--input_file", dest="input", required=True,
+                   help="video file, camera index (0) or stream URL")
     p.add_argument("--model_dir", default=None, help="exported online step (export_model.py --online)")
     p.add_argument("-c", "--config", default=None, help="or: a unidirectional training config ...")
-    p.add_argument("-p", "--weights", default=None, help="... and its weights (runs in dygraph)")
-    p.add_argument("--label_list", default=None)
+    p.add_argument("-p", "--pretrained", "-w", "--weights", dest="weights", default=None,
+                   help="... and its weights (runs in dygraph)")
+    _add_overrides(p, short_o=True)
+    p.add_argument("--label_list", default=None,
+                   help="class names (default: the exported step's, or the config's "
+                        "DATASET.label_list)")
     p.add_argument("--window", type=int, default=None, help="frames averaged (default num_seg)")
     p.add_argument("--frame_step", type=int, default=1, help="predict every n-th frame")
     p.add_argument("--max_frames", type=int, default=None)
@@ -245,33 +398,45 @@ def online_parser():
 
 def online_main(argv=None):
     args = online_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if argv is None:
+        quiet.install()
+    _setup_logging(logging.WARNING)
     import numpy as np
     try:
-        from .labels import load_label_list
+        from .labels import config_label_list, load_label_list
         from .online import OnlineRecognizer, OnlineStepEngine, frame_preprocessor
+        if args.model_dir and args.config:
+            raise DeployError("give --model_dir (an exported online step) or -c CONFIG -w WEIGHTS, "
+                              "not both.")
+        if args.override and not args.config:
+            raise DeployError("-o/--override changes the config given with -c; there is none.")
         if args.model_dir:
             step = OnlineStepEngine(args.model_dir, precision=None if args.precision == "auto"
                                     else args.precision, cpu_threads=args.cpu_threads)
             info = step.info or {}
             pipeline, labels = info.get("PIPELINE"), info.get("labels")
             size, num_seg = info["target_size"], info.get("num_seg", 8)
+            print(f"online: Paddle Inference {step.precision} (CPU): {step.model_file}", flush=True)
         elif args.config:
-            from ..modeling.builder import build_model
-            from ..modeling.weights import load_weights
-            from ..utils.config import get_config, to_plain
+            from ..modeling.builder import model_from_config
+            from ..utils.config import to_plain
             from .export import pipeline_input_size
-            cfg = get_config(args.config)
-            step = build_model(cfg.MODEL, load_pretrained=False)
-            if args.weights:
-                load_weights(step, args.weights, require_head=True)
+            if not args.weights:
+                raise DeployError("-c CONFIG runs the model in dygraph and needs its weights: add "
+                                  "-w WEIGHTS (or use --model_dir with an exported online step).")
+            cfg = _load_config(args.config, args.override)
+            step = model_from_config(cfg, args.weights, require_head=True)
             pipeline = to_plain(cfg.PIPELINE.test)
             num_seg, size = pipeline_input_size(pipeline)
-            labels = None
+            num_classes = step.head.num_classes
+            path = config_label_list(cfg)
+            labels = load_label_list(path, num_classes) if path else None
+            print(f"online: dygraph fp32 ({args.config}, weights {args.weights})", flush=True)
         else:
-            raise DeployError("give --model_dir (an exported online step) or -c CONFIG [-p WEIGHTS].")
+            raise DeployError("give --model_dir (an exported online step) or -c CONFIG -w WEIGHTS.")
         if args.label_list:
-            labels = load_label_list(args.label_list)
+            labels = load_label_list(args.label_list, (step.info or {}).get("num_classes")
+                                     if args.model_dir else step.head.num_classes)
         runner = OnlineRecognizer(step, frame_preprocessor(pipeline), labels,
                                   window=args.window or num_seg, target_size=size)
         records = runner.run(args.input, args.frame_step, args.max_frames, args.output,

@@ -2,34 +2,36 @@
 
 `OUTDIR/NAME.json` (Paddle 3's PIR program; `NAME.pdmodel` when Python was started with
 `FLAGS_enable_pir_api=0`) + `NAME.pdiparams` + `NAME.infer.yaml`. The YAML holds everything a
-predictor needs besides the program: the test pipeline, num_seg, input size, class names. After
-saving, the exported program is run on a random batch and its logits compared with the dygraph
-model's (max abs diff <= 1e-4 x the logits' scale); a model that gives other answers is an error,
-not a file.
+predictor needs besides the program: the test pipeline, the frame naming for frame folders,
+num_seg, input size, class names, where the weights came from. After saving, the exported program
+is run on a random batch and its logits compared with the dygraph model's (max abs diff <= 1e-4 x
+the logits' scale); a model that gives other answers is an error, not a file.
 """
 import copy
 import logging
 import os
+import shutil
+import tempfile
 
-import numpy as np
-import paddle
-import yaml
-
+from ..utils.config import to_plain
 from .errors import DeployError
-from .labels import default_labels, load_label_list
+from .labels import config_label_list, load_label_list
+from .runtime import (EXPORT_TOLERANCE, INFER_SUFFIX, INT8_SUFFIX, ONNX_SUFFIX, InferenceEngine,
+                      check_against_model, clip_input, paddle_input_spec, read_infer_config,
+                      save_program, write_infer_config)
 
-__all__ = ["INFER_SUFFIX", "EXPORT_TOLERANCE", "ExportResult", "export_model", "export_from_config",
-           "pir_enabled", "verify_export", "read_infer_config", "pipeline_input_size"]
+__all__ = ["ExportResult", "export_model", "export_from_config", "pir_enabled",
+           "pipeline_input_size", "frame_naming", "record_check"]
 
 logger = logging.getLogger("paddlevideo")
 
-INFER_SUFFIX = ".infer.yaml"
-EXPORT_TOLERANCE = 1e-4        # max abs logit difference, relative to max |logit|
-INFER_FORMAT_VERSION = 1
+INFER_FORMAT_VERSION = 2       # 2: onnx_check/int8_check carry the file's sha256; `frames` naming
+DEFAULT_FRAMES = {"suffix": "img_{:05}.jpg", "start_index": 1}   # data/extract_frames.py's
 
 
 def pir_enabled():
     """Whether paddle.jit.save writes the PIR `.json` format (Paddle 3's default)."""
+    import paddle
     return bool(paddle.get_flags(["FLAGS_enable_pir_api"])["FLAGS_enable_pir_api"])
 
 
@@ -44,52 +46,8 @@ class ExportResult(dict):
             raise AttributeError(key) from None
 
 
-class _Forward(paddle.nn.Layer):
-    """Wraps a layer so that converting it to a static program leaves the original dygraph."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, imgs):
-        return self.layer(imgs)
-
-
-def save_inference_program(layer, path_prefix, input_spec, wrap=True):
-    """paddle.jit.save of `layer` in eval mode; returns (model_file, params_file). `wrap` keeps
-    `layer` itself dygraph (pass False for a throwaway layer whose forward is not (imgs))."""
-    was_training = layer.training
-    layer.eval()
-    try:
-        static = paddle.jit.to_static(_Forward(layer) if wrap else layer, input_spec=input_spec,
-                                      full_graph=True)
-        paddle.jit.save(static, path_prefix)
-    except DeployError:
-        raise
-    except Exception as e:
-        raise DeployError(f"converting the model to a static program failed: "
-                          f"{_first_line(e)}") from e
-    finally:
-        if was_training:
-            layer.train()
-    for ext in (".json", ".pdmodel"):
-        if os.path.isfile(path_prefix + ext):
-            return path_prefix + ext, path_prefix + ".pdiparams"
-    raise DeployError(f"paddle.jit.save wrote no program file for {path_prefix}.")
-
-
-def _first_line(error):
-    """The informative line of a Paddle error (they start with a long C++ context)."""
-    text = str(error).strip()
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("In user code", "File ", "---", "C++ Traceback")):
-            return line[:400]
-    return text[:400] or type(error).__name__
-
-
 def pipeline_input_size(pipeline):
-    """(num_seg, crop size) the test pipeline produces, or (None, None) where it does not say."""
+    """(num_seg, crop size) the test pipeline produces; None for what it does not say."""
     num_seg = size = None
     if not pipeline:
         return None, None
@@ -104,6 +62,30 @@ def pipeline_input_size(pipeline):
     return num_seg, size
 
 
+def frame_naming(cfg):
+    """{suffix, start_index} of frame folders for this config: DATASET.test's when it reads
+    frames, else data/extract_frames.py's defaults (img_00001.jpg, ...)."""
+    test = ((cfg.get("DATASET") or {}).get("test") or {})
+    return {"suffix": test.get("suffix") or DEFAULT_FRAMES["suffix"],
+            "start_index": int(test.get("start_index", DEFAULT_FRAMES["start_index"]))}
+
+
+def _move_into_place(tmpdir, outdir, save_name, written):
+    """Move the checked files from `tmpdir` into `outdir`, replacing an earlier export of the same
+    name; the ONNX files and the other program format of that earlier export are removed (they
+    belong to other weights)."""
+    prefix = os.path.join(outdir, save_name)
+    if os.path.isfile(prefix + INFER_SUFFIX):     # first: it must never vouch for the new files
+        os.remove(prefix + INFER_SUFFIX)
+    for ext in (".json", ".pdmodel", ONNX_SUFFIX, INT8_SUFFIX):
+        stale = prefix + ext
+        if os.path.isfile(stale) and os.path.basename(stale) not in written:
+            os.remove(stale)
+            logger.warning("removed %s: it was made by an earlier export", stale)
+    for name in written:                          # the inference config last: it vouches for the rest
+        os.replace(os.path.join(tmpdir, name), os.path.join(outdir, name))
+
+
 def export_model(model, outdir, save_name="TSM", num_seg=8, target_size=224, model_format=None,
                  infer_config=None, verify=True, fold_bn=True):
     """Export `model` (a Recognizer2D) for input [N, num_seg, 3, S, S] with a free N.
@@ -113,6 +95,8 @@ def export_model(model, outdir, save_name="TSM", num_seg=8, target_size=224, mod
     infer_config: extra keys for NAME.infer.yaml (pipeline, labels, ...).
     fold_bn: fold BatchNorm into the convolutions of the exported copy (faster on CPU; see
     optimize.py). The check compares against the original, unfolded model.
+    The files are written and checked in a temporary folder inside `outdir` and moved into place
+    only when the check passed, so a failed export leaves an earlier one intact.
     """
     from .optimize import inference_copy
     if model_format not in (None, "json", "pdmodel"):
@@ -124,123 +108,112 @@ def export_model(model, outdir, save_name="TSM", num_seg=8, target_size=224, mod
             f"FLAGS_enable_pir_api={'0' if model_format == 'pdmodel' else '1'} in the environment "
             f"(tools/export_model.py does this for --model_format).")
     os.makedirs(outdir, exist_ok=True)
+    tmpdir = tempfile.mkdtemp(prefix=".export-", dir=outdir)
+    try:
+        spec = clip_input(num_seg, target_size)
+        model_file, params_file = save_program(inference_copy(model, fold_bn),
+                                               os.path.join(tmpdir, save_name),
+                                               [paddle_input_spec(spec)])
+        head = getattr(model, "head", None)
+        backbone = getattr(model, "backbone", None)
+        num_classes = getattr(head, "num_classes", None)
+        info = {
+            "format_version": INFER_FORMAT_VERSION,
+            "save_name": save_name,
+            "model_file": os.path.basename(model_file),
+            "params_file": os.path.basename(params_file),
+            "input": spec,
+            "num_seg": num_seg,
+            "target_size": target_size,
+            "num_classes": num_classes,
+            "shift_mode": getattr(backbone, "shift_mode", None),
+            "shift_ratio": getattr(backbone, "shift_ratio", None),
+        }
+        info.update(copy.deepcopy(infer_config or {}))
+        result = ExportResult()
+        if verify:
+            engine = InferenceEngine(model_file=model_file, params_file=params_file,
+                                     backend="paddle", precision="fp32", input_shape=spec["shape"])
+            diff, scale = check_against_model(model, engine, spec["shape"],
+                                              f"the exported program {save_name}")
+            engine.close()
+            logger.info("export check: max abs logit difference %.3g (scale %.3g)", diff, scale)
+            info["export_check"] = {"max_abs_diff": diff, "logit_scale": scale,
+                                    "tolerance": EXPORT_TOLERANCE, "batch": 2,
+                                    "device": "cpu fp32"}
+            result.update(max_abs_diff=diff, logit_scale=scale)
+        write_infer_config(os.path.join(tmpdir, save_name + INFER_SUFFIX), info)
+        written = sorted(os.listdir(tmpdir), key=lambda n: n.endswith(INFER_SUFFIX))
+        _move_into_place(tmpdir, outdir, save_name, written)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
     prefix = os.path.join(outdir, save_name)
-    spec = [paddle.static.InputSpec([None, num_seg, 3, target_size, target_size], "float32", "imgs")]
-    model_file, params_file = save_inference_program(inference_copy(model, fold_bn), prefix, spec)
-
-    head = getattr(model, "head", None)
-    backbone = getattr(model, "backbone", None)
-    num_classes = getattr(head, "num_classes", None)
-    info = {
-        "format_version": INFER_FORMAT_VERSION,
-        "save_name": save_name,
-        "model_file": os.path.basename(model_file),
-        "params_file": os.path.basename(params_file),
-        "input": {"name": "imgs", "shape": [-1, num_seg, 3, target_size, target_size],
-                  "dtype": "float32", "layout": "N, num_seg, C, H, W; RGB, normalised"},
-        "num_seg": num_seg,
-        "target_size": target_size,
-        "num_classes": num_classes,
-        "shift_mode": getattr(backbone, "shift_mode", None),
-        "shift_ratio": getattr(backbone, "shift_ratio", None),
-    }
-    info.update(copy.deepcopy(infer_config or {}))
-    if num_classes and not info.get("labels"):
-        info["labels"] = default_labels(num_classes)
-    result = ExportResult(model_file=model_file, params_file=params_file,
-                          infer_config=prefix + INFER_SUFFIX)
-    if verify:
-        diff, scale = verify_export(model, model_file, params_file, num_seg, target_size)
-        info["export_check"] = {"max_abs_diff": float(diff), "logit_scale": float(scale),
-                                "tolerance": EXPORT_TOLERANCE, "batch": 2, "device": "cpu fp32"}
-        result.update(max_abs_diff=diff, logit_scale=scale)
-    with open(result.infer_config, "w", encoding="utf-8") as f:
-        yaml.safe_dump(info, f, sort_keys=False, allow_unicode=True)
+    result.update(model_file=os.path.join(outdir, os.path.basename(model_file)),
+                  params_file=prefix + ".pdiparams", infer_config=prefix + INFER_SUFFIX)
     return result
 
 
-def verify_export(model, model_file, params_file, num_seg, target_size, batch=2, seed=0):
-    """Run the exported program and the dygraph model on one random batch; return
-    (max abs diff, logit scale) or raise DeployError when they differ beyond tolerance."""
-    from .engine import InferenceEngine
-    rng = np.random.RandomState(seed)
-    imgs = rng.standard_normal((batch, num_seg, 3, target_size, target_size)).astype("float32")
-    was_training = model.training
-    model.eval()
-    try:
-        with paddle.no_grad():
-            expected = model(paddle.to_tensor(imgs)).numpy()
-    finally:
-        if was_training:
-            model.train()
-    engine = InferenceEngine(model_file=model_file, params_file=params_file, precision="fp32",
-                             input_shape=[-1, num_seg, 3, target_size, target_size])
-    got = engine(imgs)
-    diff = float(np.abs(got - expected).max())
-    scale = float(max(np.abs(expected).max(), 1e-6))
-    if not diff <= EXPORT_TOLERANCE * scale:
-        raise DeployError(f"the exported model gives other logits than the dygraph model: max abs "
-                          f"difference {diff:.3g} for logits of scale {scale:.3g} (allowed "
-                          f"{EXPORT_TOLERANCE:g} x scale). Do not deploy {model_file}.")
-    logger.info("export check: max abs logit difference %.3g (scale %.3g)", diff, scale)
-    return diff, scale
-
-
-def read_infer_config(path):
-    """Load NAME.infer.yaml; DeployError if missing or not one of ours."""
-    if not os.path.isfile(path):
-        raise DeployError(f"inference config not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise DeployError(f"{path} is not valid YAML: {e}") from None
-    if not isinstance(info, dict) or "input" not in info:
-        raise DeployError(f"{path} is not an inference config written by export_model.")
-    return info
-
-
-def export_from_config(cfg, weights, outdir, save_name=None, model_format=None, label_list=None,
-                       verify=True):
-    """Build the model of `cfg` (get_config's result), load `weights` (ours or PaddleVideo's
-    checkpoint), and export it with the config's PIPELINE.test and the class names."""
-    from ..modeling.builder import build_model
-    from ..modeling.weights import load_weights
-    from ..utils.config import to_plain
-
-    model_cfg = cfg.get("MODEL")
-    if not model_cfg:
-        raise DeployError("the config has no MODEL section.")
-    pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {})
-    if not pipeline:
-        raise DeployError("the config has no PIPELINE.test; the exported model's preprocessing "
-                          "is taken from it.")
-    infer_section = to_plain(cfg.get("INFERENCE") or {})
-    backbone = model_cfg.get("backbone") or {}
+def _input_size(cfg, pipeline):
+    """(num_seg, crop size) of the exported model: INFERENCE's, the backbone's, the pipeline's."""
+    inference = to_plain(cfg.get("INFERENCE") or {})
+    backbone = (cfg.get("MODEL") or {}).get("backbone") or {}
     p_seg, p_size = pipeline_input_size(pipeline)
-    num_seg = infer_section.get("num_seg") or backbone.get("num_seg") or p_seg or 8
-    size = infer_section.get("target_size") or p_size or 224
+    num_seg = inference.get("num_seg") or backbone.get("num_seg") or p_seg or 8
+    size = inference.get("target_size") or p_size or 224
     if p_seg is not None and p_seg != num_seg:
         raise DeployError(f"PIPELINE.test samples {p_seg} frames but the model takes num_seg="
                           f"{num_seg}; make them agree.")
     if p_size is not None and p_size != size:
         raise DeployError(f"PIPELINE.test crops {p_size}px but INFERENCE.target_size is {size}.")
+    return int(num_seg), int(size)
 
-    model = build_model(model_cfg, load_pretrained=False)
-    if weights:
-        load_weights(model, weights, require_head=True)
-    else:
-        logger.warning("no weights given: exporting the randomly initialised model.")
+
+def export_from_config(cfg, weights, outdir, save_name=None, model_format=None, label_list=None,
+                       random_weights=False, verify=True):
+    """Build the model of `cfg` (get_config's result), load `weights` (ours or PaddleVideo's
+    checkpoint; the whole model, head included), and export it with the config's PIPELINE.test,
+    frame naming and class names (`label_list`, else DATASET.label_list).
+
+    An untrained model is exported only with `random_weights=True` (for benchmarks): one without
+    weights by accident would predict nonsense with confidence. Nothing is written before the
+    weights have loaded."""
+    from ..modeling.builder import model_from_config
+    if weights and random_weights:
+        raise DeployError("give either -p WEIGHTS or --random_weights, not both.")
+    if not weights and not random_weights:
+        raise DeployError("no weights to export: give -p WEIGHTS (a checkpoint, a PaddleVideo "
+                          ".pdparams, a URL or a registered name), or --random_weights to export "
+                          "an untrained model on purpose (benchmarks).")
+    if not cfg.get("MODEL"):
+        raise DeployError("the config has no MODEL section.")
+    pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {})
+    if not pipeline:
+        raise DeployError("the config has no PIPELINE.test; the exported model's preprocessing "
+                          "is taken from it.")
+    num_seg, size = _input_size(cfg, pipeline)
+    model = model_from_config(cfg, weights, require_head=True)
     num_classes = getattr(model.head, "num_classes", None)
-    label_list = label_list or infer_section.get("label_list")
+    label_list = label_list or config_label_list(cfg)
     labels = load_label_list(label_list, num_classes) if label_list else None
     if labels is None:
-        logger.warning("no label list (--label_list or INFERENCE.label_list): predictions will "
+        logger.warning("no label list (--label_list or DATASET.label_list): predictions will "
                        "be named class_<index>.")
     info = {"model_name": cfg.get("model_name", "TSM"), "PIPELINE": pipeline,
-            "weights": str(weights) if weights else None}
+            "frames": frame_naming(cfg),
+            "weights": str(weights) if weights else None,
+            "random_weights": bool(random_weights),
+            "label_list": os.path.abspath(label_list) if label_list else None}
     if labels:
         info["labels"] = labels
-    return export_model(model, outdir, save_name or cfg.get("model_name") or "TSM",
-                        num_seg=num_seg, target_size=size, model_format=model_format,
-                        infer_config=info, verify=verify)
+    result = export_model(model, outdir, save_name or cfg.get("model_name") or "TSM",
+                          num_seg=num_seg, target_size=size, model_format=model_format,
+                          infer_config=info, verify=verify)
+    result.model = model          # for the online export of the same weights
+    return result
+
+
+def record_check(infer_config, key, record):
+    """Write `record` as `key` (onnx_check, int8_check) into NAME.infer.yaml, keeping the rest."""
+    info = read_infer_config(infer_config)
+    info[key] = record
+    write_infer_config(infer_config, info)

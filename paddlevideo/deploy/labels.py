@@ -1,9 +1,12 @@
-"""Class names for predictions: read a label list, fall back to 'class_<i>' names."""
+"""Class names for predictions: read a label list, find a config's, fall back to 'class_<i>'."""
+import logging
 import os
 
 from .errors import DeployError
 
-__all__ = ["load_label_list", "default_labels"]
+__all__ = ["load_label_list", "default_labels", "config_label_list"]
+
+logger = logging.getLogger("paddlevideo")
 
 
 def load_label_list(path, num_classes=None):
@@ -13,7 +16,8 @@ def load_label_list(path, num_classes=None):
     101-class model would print wrong names, which is worse than none.
     """
     if not os.path.isfile(path):
-        raise DeployError(f"label list not found: {path}")
+        raise DeployError(f"label list not found: {path} (relative paths start from the folder "
+                          f"you run in, normally the repository root).")
     with open(path, encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
     names = {}
@@ -32,6 +36,20 @@ def load_label_list(path, num_classes=None):
         raise DeployError(f"{path} has {len(labels)} labels but the model has {num_classes} "
                           f"classes; pass the label list of the data set the model was trained on.")
     return labels
+
+
+def config_label_list(cfg):
+    """The label list a config names: DATASET.label_list, else the old INFERENCE.label_list
+    (PaddleVideo's place, still read); None when it names none."""
+    path = (cfg.get("DATASET") or {}).get("label_list")
+    if path:
+        return str(path)
+    old = (cfg.get("INFERENCE") or {}).get("label_list")
+    if old:
+        logger.warning("INFERENCE.label_list is read for PaddleVideo configs; DATASET.label_list "
+                       "replaced it.")
+        return str(old)
+    return None
 
 
 def default_labels(num_classes):

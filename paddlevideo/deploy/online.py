@@ -29,9 +29,9 @@ import paddle
 import paddle.nn as nn
 
 from ..modeling.recognizers.online import OnlineTSM
-from .errors import DeployError
-from .export import (EXPORT_TOLERANCE, INFER_SUFFIX, _first_line, read_infer_config,
-                     save_inference_program)
+from .errors import DeployError, first_line
+from .runtime import (INFER_SUFFIX, check_same_logits, default_cpu_precision, paddle_predictor,
+                      resolve_model, save_program, softmax, write_infer_config)
 
 __all__ = ["OnlineTSM", "export_online", "OnlineStepEngine", "OnlineRecognizer", "open_stream",
            "frame_preprocessor"]
@@ -43,7 +43,6 @@ def export_online(model, outdir, save_name="TSM_online", target_size=224, infer_
                   verify=True):
     """Export the per-frame step: NAME.json/.pdiparams + NAME.infer.yaml (kind: online_step).
     Checks the exported step against the dygraph step on three random frames."""
-    import yaml
     from .optimize import inference_copy
     step = OnlineTSM(model)
     step.eval()
@@ -53,8 +52,8 @@ def export_online(model, outdir, save_name="TSM_online", target_size=224, infer_
                  for i, s in enumerate(shapes)])
     os.makedirs(outdir, exist_ok=True)
     prefix = os.path.join(outdir, save_name)
-    model_file, params_file = save_inference_program(OnlineTSM(inference_copy(model)), prefix, spec,
-                                                     wrap=False)
+    model_file, params_file = save_program(OnlineTSM(inference_copy(model)), prefix, spec,
+                                           wrap=False)
     info = {"kind": "online_step", "save_name": save_name,
             "model_file": os.path.basename(model_file),
             "params_file": os.path.basename(params_file),
@@ -70,21 +69,19 @@ def export_online(model, outdir, save_name="TSM_online", target_size=224, infer_
         rng = np.random.RandomState(0)
         bufs_d = step.init_buffers(target_size)
         bufs_e = engine.init_buffers()
-        worst = scale = 0.0
+        want, got = [], []
         for _ in range(3):
             frame = rng.standard_normal((1, 3, target_size, target_size)).astype("float32")
             with paddle.no_grad():
                 out = step(paddle.to_tensor(frame), list(bufs_d))
-            want, bufs_d = out[0].numpy(), out[1:]
-            got, bufs_e = engine(frame, bufs_e)
-            worst = max(worst, float(np.abs(got - want).max()))
-            scale = max(scale, float(np.abs(want).max()))
-        if not worst <= EXPORT_TOLERANCE * max(scale, 1e-6):
-            raise DeployError(f"the exported online step differs from the dygraph step: max abs "
-                              f"logit difference {worst:.3g} for scale {scale:.3g}.")
-        info["export_check"] = {"max_abs_diff": worst, "logit_scale": scale, "frames": 3}
-    with open(prefix + INFER_SUFFIX, "w", encoding="utf-8") as f:
-        yaml.safe_dump(info, f, sort_keys=False, allow_unicode=True)
+            want.append(out[0].numpy())
+            bufs_d = out[1:]
+            logits, bufs_e = engine(frame, bufs_e)
+            got.append(logits)
+        diff, scale = check_same_logits(np.concatenate(got), np.concatenate(want),
+                                        f"the exported online step {model_file}")
+        info["export_check"] = {"max_abs_diff": diff, "logit_scale": scale, "frames": 3}
+    write_infer_config(prefix + INFER_SUFFIX, info)
     return {"model_file": model_file, "params_file": params_file,
             "infer_config": prefix + INFER_SUFFIX}
 
@@ -95,8 +92,6 @@ class OnlineStepEngine:
 
     def __init__(self, model_dir=None, model_file=None, params_file=None, save_name=None,
                  precision=None, cpu_threads=None, buffer_shapes=None):
-        from paddle import inference as pi
-        from .engine import cpu_count, default_cpu_precision, resolve_model
         self.model_file, self.params_file, self.info = resolve_model(
             model_dir, model_file, params_file, save_name)
         if self.info is not None and self.info.get("kind") != "online_step":
@@ -107,20 +102,10 @@ class OnlineStepEngine:
             raise DeployError(f"{self.model_file}: buffer shapes unknown (no NAME.infer.yaml).")
         self.buffer_shapes = [list(s) for s in shapes]
         self.precision = precision or default_cpu_precision()
-        config = pi.Config(self.model_file, self.params_file)
-        config.disable_glog_info()
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(cpu_threads or cpu_count())
-        config.enable_onednn()
-        if self.precision == "bf16":
-            config.enable_onednn_bfloat16()
-        elif self.precision != "fp32":
+        if self.precision not in ("fp32", "bf16"):
             raise DeployError(f"the online step runs in fp32 or bf16, not {self.precision}.")
-        try:
-            self.predictor = pi.create_predictor(config)
-        except Exception as e:
-            raise DeployError(f"Paddle Inference could not load {self.model_file}: "
-                              f"{_first_line(e)}") from None
+        self.predictor = paddle_predictor(self.model_file, self.params_file, "cpu",
+                                          self.precision, cpu_threads)
         names = self.predictor.get_input_names()
         if len(names) != 1 + len(self.buffer_shapes):
             raise DeployError(f"{self.model_file} has {len(names)} inputs; an online step with "
@@ -146,7 +131,7 @@ class OnlineStepEngine:
             self.predictor.run()
         except Exception as e:
             raise DeployError(f"online step failed on frame {list(frame.shape)}: "
-                              f"{_first_line(e)}") from None
+                              f"{first_line(e)}") from None
         outs = [h.copy_to_cpu() for h in self.outputs]
         return outs[0], outs[1:]
 
@@ -228,8 +213,7 @@ class OnlineRecognizer:
         x = self.preprocess(frame_rgb)
         logits, self.buffers = self.step(x[None], self.buffers)
         logits = np.asarray(logits)[0]
-        z = np.exp(logits - logits.max())
-        self.recent.append(z / z.sum())
+        self.recent.append(softmax(logits))
         probs = np.mean(self.recent, axis=0)
         top1 = int(probs.argmax())
         label = self.labels[top1] if self.labels else f"class_{top1}"
@@ -244,6 +228,7 @@ class OnlineRecognizer:
         records, index, handle = [], -1, None
         try:
             if output:
+                os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
                 handle = open(output, "w", encoding="utf-8")
             while max_frames is None or len(records) < max_frames:
                 ok, frame = cap.read()
@@ -258,6 +243,7 @@ class OnlineRecognizer:
                 records.append(rec)
                 if handle:
                     handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    handle.flush()
                 if echo:
                     echo(f"frame {index:6d}: {rec['label']} {rec['score']:.4f}  "
                          f"({rec['latency_ms']:.1f} ms)")

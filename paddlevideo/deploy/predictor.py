@@ -1,8 +1,10 @@
-"""Predict class names for videos with an exported model.
+"""Predict class names for videos and frame folders with an exported model.
 
 Preprocessing is the model's test pipeline (PIPELINE.test, saved in NAME.infer.yaml), run by the
-loader's Compose, so predictions equal `main.py --test`'s for the same videos. A video that fails
-(corrupt, too short, unreadable) is reported by name with the reason; the others go on.
+loader's Compose after each input's own decoder, so predictions equal `main.py --test`'s for the
+same videos. An input that fails (corrupt, unreadable, missing) is reported by name with the
+reason; the others go on. An input with fewer frames than num_seg is predicted as --test does
+(the sampler repeats frames), and its record says so.
 """
 import json
 import logging
@@ -11,52 +13,14 @@ import time
 
 import numpy as np
 
-from .engine import InferenceEngine
 from .errors import DeployError
+from .inputs import ClipMaker, Input
 from .labels import default_labels, load_label_list
+from .runtime import InferenceEngine, file_digest, softmax
 
-__all__ = ["VIDEO_EXTENSIONS", "collect_inputs", "VideoPredictor", "softmax", "topk"]
+__all__ = ["VideoPredictor", "topk", "format_result", "ResultsFile"]
 
 logger = logging.getLogger("paddlevideo")
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpg", ".mpeg",
-                    ".wmv", ".3gp")
-
-
-def collect_inputs(source):
-    """Videos named by `source`: a video file, a folder (its videos, sorted), or a list file
-    (.txt/.list/.csv: one path per line, optionally followed by a label as in PaddleVideo lists;
-    relative paths are taken from the list's folder when not found as given)."""
-    if os.path.isdir(source):
-        files = sorted(os.path.join(source, f) for f in os.listdir(source)
-                       if f.lower().endswith(VIDEO_EXTENSIONS))
-        if not files:
-            raise DeployError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) in folder {source}")
-        return files
-    if source.lower().endswith((".txt", ".list", ".csv")):
-        if not os.path.isfile(source):
-            raise DeployError(f"list file not found: {source}")
-        base = os.path.dirname(os.path.abspath(source))
-        files = []
-        with open(source, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                path = line.split(",")[0].split()[0] if "," in line else line.split()[0]
-                if not os.path.exists(path) and os.path.exists(os.path.join(base, path)):
-                    path = os.path.join(base, path)
-                files.append(path)
-        if not files:
-            raise DeployError(f"list file {source} names no videos")
-        return files
-    return [source]          # a single video; a missing one is reported as a failed input
-
-
-def softmax(logits):
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def topk(probs, k):
@@ -68,117 +32,168 @@ def topk(probs, k):
 
 
 class VideoPredictor:
-    """Video files -> top-k class names and scores.
+    """Inputs (Input or path) -> top-k class names and scores.
 
     Args:
-        engine: an InferenceEngine (its inference config supplies pipeline and labels), or the
-            kwargs to build one.
+        engine: an InferenceEngine (its inference config supplies pipeline, frame naming and
+            labels), or the kwargs to build one.
         pipeline: PIPELINE.test dict overriding the engine's (PaddleVideo's `-c CONFIG` form).
+        frames: {suffix, start_index} of frame folders, overriding the engine's.
         labels: a label list path or list of names overriding the engine's.
-        allow_short: predict videos shorter than num_seg (frames repeat) instead of failing them.
     """
 
-    def __init__(self, engine, pipeline=None, labels=None, top_k=5, batch_size=1,
-                 allow_short=False):
-        from ..loader import Compose
+    def __init__(self, engine, pipeline=None, frames=None, labels=None, top_k=5, batch_size=1):
         self.engine = engine if isinstance(engine, InferenceEngine) else InferenceEngine(**engine)
         info = self.engine.info or {}
         pipeline = pipeline or info.get("PIPELINE")
         if not pipeline:
             raise DeployError(f"no preprocessing known for {self.engine.model_file}: it has no "
                               f"NAME.infer.yaml beside it; pass the training config with -c.")
-        try:
-            self.pipeline = Compose(pipeline)
-        except Exception as e:
-            raise DeployError(f"the test pipeline cannot be built: {e}") from None
+        self.make_clip = ClipMaker(pipeline, frames or info.get("frames"))
         num_classes = info.get("num_classes")
         if isinstance(labels, str):
             labels = load_label_list(labels, num_classes)
         self.labels = labels or self.engine.labels
         self.top_k, self.batch_size = int(top_k), max(1, int(batch_size))
-        self.allow_short = allow_short
         self.num_seg = self.engine.num_seg
+        self.model_id = (f"{file_digest(self.engine.params_file)[:12]}/{self.engine.backend}-"
+                         f"{self.engine.precision}")
         self.times = {"preprocess": [], "inference": [], "postprocess": []}
 
-    def preprocess(self, path):
-        """One clip float32 [T, 3, S, S] for `path`, or DeployError naming the file and why."""
-        if not os.path.isfile(path):
-            raise DeployError(f"{path}: file not found")
+    def preprocess(self, item):
+        """(clip float32 [T, 3, S, S], note or None) for an Input, or DeployError naming it."""
         start = time.perf_counter()
-        try:
-            results = self.pipeline({"filename": path, "rng": np.random.default_rng(0)})
-        except DeployError:
-            raise
-        except Exception as e:             # DecodeError and friends carry a readable message
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if path not in msg:
-                msg = f"{path}: {msg}"
-            raise DeployError(f"cannot read video: {msg}") from None
-        frames = results.get("frames_len")
-        if (self.num_seg and frames is not None and frames < self.num_seg
-                and not self.allow_short):
-            raise DeployError(f"{path}: the video has {frames} frames, fewer than the model's "
-                              f"num_seg={self.num_seg}; its frames would repeat (pass "
-                              f"--allow_short to predict it anyway).")
-        imgs = np.asarray(results["imgs"], dtype=np.float32)
+        imgs, frames = self.make_clip(item)
+        note = None
+        if self.num_seg and frames and frames < self.num_seg:
+            note = (f"{frames} frames, fewer than num_seg={self.num_seg}: frames repeat, as in "
+                    f"main.py --test")
         self.times["preprocess"].append(time.perf_counter() - start)
-        return imgs
+        return imgs, note
 
     def predict_batch(self, clips):
         """Logits -> (probabilities [N, K], top-k indices [N, k]) for a list of clips."""
         start = time.perf_counter()
         logits = self.engine(np.stack(clips))
         mid = time.perf_counter()
-        probs = softmax(logits.astype(np.float64))
+        probs = softmax(logits)
         best = topk(probs, self.top_k)
         self.times["inference"].append(mid - start)
         self.times["postprocess"].append(time.perf_counter() - mid)
         return probs, best
 
-    def _record(self, path, probs, best):
+    def _record(self, item, probs, best, note):
         labels = self.labels or default_labels(probs.shape[-1])
         top = [{"index": int(i), "label": labels[int(i)], "score": float(probs[int(i)])}
                for i in best]
-        return {"file": path, "top1": top[0]["label"], "top1_index": top[0]["index"],
-                "top1_score": top[0]["score"], "topk": top}
+        record = {"file": item.path, "kind": item.kind, "top1": top[0]["label"],
+                  "top1_index": top[0]["index"], "top1_score": top[0]["score"], "topk": top,
+                  "model": self.model_id}
+        if note:
+            record["note"] = note
+        return record
 
-    def __call__(self, paths):
-        """Yield one dict per video, in input order: {'file', 'top1', 'top1_index', 'top1_score',
-        'topk'} or {'file', 'error'}. Videos go through the model `batch_size` at a time."""
-        paths = list(paths)
-        for first in range(0, len(paths), self.batch_size):
-            chunk = paths[first:first + self.batch_size]
-            out, clips, where = [None] * len(chunk), [], []
-            for i, path in enumerate(chunk):
+    def __call__(self, items):
+        """Yield one dict per input, in order: {'file', 'kind', 'top1', 'top1_index',
+        'top1_score', 'topk', 'model'[, 'note']} or {'file', 'kind', 'error', 'model'}. Inputs go
+        through the model `batch_size` at a time."""
+        items = [i if isinstance(i, Input) else Input(i, "frames" if os.path.isdir(i) else "video")
+                 for i in items]
+        for first in range(0, len(items), self.batch_size):
+            chunk = items[first:first + self.batch_size]
+            out, clips, where, notes = [None] * len(chunk), [], [], []
+            for i, item in enumerate(chunk):
                 try:
-                    clips.append(self.preprocess(path))
+                    clip, note = self.preprocess(item)
+                    clips.append(clip)
+                    notes.append(note)
                     where.append(i)
                 except DeployError as e:
-                    out[i] = {"file": path, "error": str(e)}
+                    out[i] = {"file": item.path, "kind": item.kind, "error": str(e),
+                              "model": self.model_id}
             if clips:
                 try:
                     probs, best = self.predict_batch(clips)
                     for j, i in enumerate(where):
-                        out[i] = self._record(chunk[i], probs[j], best[j])
+                        out[i] = self._record(chunk[i], probs[j], best[j], notes[j])
                 except DeployError as e:
                     for i in where:
-                        out[i] = {"file": chunk[i], "error": str(e)}
+                        out[i] = {"file": chunk[i].path, "kind": chunk[i].kind, "error": str(e),
+                                  "model": self.model_id}
             yield from out
 
     def timing_summary(self):
-        """Median ms per video for preprocess, per batch for inference and postprocess."""
+        """Median ms per input for preprocess, per batch for inference and postprocess."""
         return {k: (1000.0 * float(np.median(v)) if v else None) for k, v in self.times.items()}
 
 
 def format_result(result):
-    """One human line per video."""
+    """One human line per input."""
     if "error" in result:
         return f"{result['file']}: FAILED: {result['error']}"
     tops = ", ".join(f"{t['label']} ({t['index']}) {t['score']:.4f}" for t in result["topk"])
-    return f"{result['file']}: top-1 {result['top1']} {result['top1_score']:.4f} | top-k: {tops}"
+    note = f" [{result['note']}]" if result.get("note") else ""
+    return f"{result['file']}: top-1 {result['top1']} {result['top1_score']:.4f} | top-k: {tops}{note}"
 
 
-def write_jsonl(results, path):
-    with open(path, "w", encoding="utf-8") as f:
-        for r in results:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+class ResultsFile:
+    """predict's --output: one JSON line per input, written and flushed as each comes, so a crash
+    or Ctrl-C loses nothing; reopened with the same model it skips what is already done.
+
+    Opening keeps the existing successful lines, drops failed ones (they are tried again) and a
+    line cut off by a crash; lines from another model (or engine/precision) are refused, since
+    mixing them would label a folder with two models without saying so."""
+
+    def __init__(self, path, model_id):
+        self.path, self.model_id = path, model_id
+        kept, self.done = self._read_existing()
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            os.replace(tmp, path)
+            self._handle = open(path, "a", encoding="utf-8")
+        except OSError as e:
+            raise DeployError(f"cannot write --output {path}: {e.strerror or e}") from None
+
+    def _read_existing(self):
+        if os.path.isdir(self.path):
+            raise DeployError(f"--output {self.path} is a folder; give a file name in it.")
+        if not os.path.isfile(self.path):
+            return [], set()
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+        kept, done = [], set()
+        for n, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if n == len(lines):               # the last line, cut off by a crash
+                    continue
+                raise DeployError(f"{self.path}:{n} is not a JSON line of predict's output; "
+                                  f"use another --output.") from None
+            if not isinstance(record, dict) or "file" not in record:
+                raise DeployError(f"{self.path}:{n} is not a line of predict's output; use "
+                                  f"another --output.")
+            if record.get("model") != self.model_id:
+                raise DeployError(f"{self.path} holds results of another model or engine "
+                                  f"({record.get('model')}, this run: {self.model_id}); use "
+                                  f"another --output, or delete it to start again.")
+            if "error" not in record:
+                kept.append(line if line.endswith("\n") else line + "\n")
+                done.add(os.path.abspath(record["file"]))
+        return kept, done
+
+    def is_done(self, item):
+        return os.path.abspath(item.path) in self.done
+
+    def write(self, record):
+        try:
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as e:
+            raise DeployError(f"cannot write --output {self.path}: {e.strerror or e}") from None
+
+    def close(self):
+        self._handle.close()

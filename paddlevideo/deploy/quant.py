@@ -15,26 +15,19 @@ import tempfile
 
 import numpy as np
 
-from .errors import DeployError
+from ..tasks.env import available_cores
+from .errors import DeployError, first_line
+from .inputs import ClipMaker, collect_inputs
+from .runtime import (TARGET_AGREEMENT, cpu_has_vnni, file_digest, int8_path, logit_difference,
+                      ort_session)
 
-__all__ = ["INT8_SUFFIX", "DEFAULT_CALIB_CLIPS", "MIN_CALIB_CLIPS", "TARGET_AGREEMENT",
-           "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "int8_path", "required_agreement",
-           "calibration_clips", "quantize_onnx", "int8_auto_ok", "cpu_has_vnni", "Int8Refused",
-           "record_int8_check"]
+__all__ = ["DEFAULT_CALIB_CLIPS", "MIN_CALIB_CLIPS", "required_agreement", "calibration_clips",
+           "quantize_onnx", "Int8Refused"]
 
 logger = logging.getLogger("paddlevideo")
 
-INT8_SUFFIX = ".int8.onnx"
 DEFAULT_CALIB_CLIPS = 32
 MIN_CALIB_CLIPS = 8            # fewer clips say too little about agreement to check anything
-TARGET_AGREEMENT = 0.99        # top-1 agreement with fp32 asked of an int8 model
-AUTO_MIN_SPEEDUP = 1.15        # `--precision auto` takes int8 only when measured this much faster
-AUTO_MIN_CLIPS = 32            # ... and checked on at least this many clips
-
-
-def int8_path(model_or_onnx_file):
-    """NAME.int8.onnx beside NAME.json / NAME.pdmodel / NAME.onnx."""
-    return os.path.splitext(model_or_onnx_file)[0] + INT8_SUFFIX
 
 
 def required_agreement(n):
@@ -47,51 +40,33 @@ def required_agreement(n):
     return min(TARGET_AGREEMENT, (n - 1) / n)
 
 
-def cpu_has_vnni():
-    """Whether the CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8),
-    without which ONNX Runtime's int8 convolutions are seldom faster than fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(k in flags for k in ("avx512_vnni", "avx_vnni", "amx_int8"))
-
-
-def calibration_clips(source, pipeline, max_clips=DEFAULT_CALIB_CLIPS, num_seg=None):
-    """Preprocessed clips [n, T, 3, S, S] float32 from `source` (a video, a folder of videos or a
-    list file) through the model's test pipeline, as predict does. At most `max_clips` videos are
-    read, spread evenly over the sorted list; unreadable or too-short ones are skipped (logged)."""
-    from ..loader import Compose
-    from .predictor import collect_inputs
-    if not pipeline:
-        raise DeployError("int8 calibration needs the model's test pipeline (PIPELINE.test).")
+def calibration_clips(source, pipeline, max_clips=DEFAULT_CALIB_CLIPS, num_seg=None, frames=None):
+    """Preprocessed clips [n, T, 3, S, S] float32 from `source` (videos or frame folders: a file,
+    a folder, a glob or a list file) through the model's test pipeline, exactly as predict reads
+    them. At most `max_clips` inputs are read, spread evenly over the sorted list; unreadable or
+    too-short ones are skipped (logged)."""
     if max_clips < 1:
         raise DeployError(f"--calib_clips must be at least 1, got {max_clips}.")
     if not os.path.exists(source):
         raise DeployError(f"calibration videos not found: {source}")
-    files = collect_inputs(source)
-    if len(files) > max_clips:
-        files = [files[int(i)] for i in np.linspace(0, len(files) - 1, max_clips).round()]
-    try:
-        compose = Compose(pipeline)
-    except Exception as e:
-        raise DeployError(f"the test pipeline cannot be built: {e}") from None
+    make_clip = ClipMaker(pipeline, frames)
+    items = collect_inputs(source, frames=make_clip.frames)
+    if len(items) > max_clips:
+        items = [items[int(i)] for i in np.linspace(0, len(items) - 1, max_clips).round()]
     clips, skipped = [], 0
-    for path in files:
+    for item in items:
         try:
-            out = compose({"filename": path, "rng": np.random.default_rng(0)})
-        except Exception as e:
+            imgs, count = make_clip(item)
+        except DeployError as e:
             skipped += 1
-            logger.warning("calibration: skip %s (%s)", path, str(e).strip().splitlines()[0]
-                           if str(e).strip() else type(e).__name__)
+            logger.warning("calibration: skip %s", e)
             continue
-        frames = out.get("frames_len")
-        if num_seg and frames is not None and frames < num_seg:
+        if num_seg and count and count < num_seg:
             skipped += 1
-            logger.warning("calibration: skip %s (%d frames < num_seg %d)", path, frames, num_seg)
+            logger.warning("calibration: skip %s (%d frames < num_seg %d)", item.path, count,
+                           num_seg)
             continue
-        clips.append(np.asarray(out["imgs"], dtype=np.float32))
+        clips.append(imgs)
     if not clips:
         raise DeployError(f"no usable calibration clip in {source} ({skipped} skipped).")
     shapes = {c.shape for c in clips}
@@ -123,12 +98,6 @@ def _run_all(session, clips):
                            for i in range(len(clips))])
 
 
-def _median_ms(session, clip, runs):
-    from ..utils.timing import time_calls
-    name = session.get_inputs()[0].name
-    return 1000.0 * float(np.median(time_calls(lambda: session.run(None, {name: clip}), runs)))
-
-
 def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_runs=5,
                   threads=None, preprocess=True):
     """Quantize `onnx_file` (fp32) to int8 with `clips` [n, T, 3, S, S] as calibration data, and
@@ -142,8 +111,7 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                                               quant_pre_process, quantize_static)
     except ImportError:
         raise DeployError("int8 quantization needs onnxruntime (pip install onnxruntime).") from None
-    from .engine import cpu_count, _short
-    from .onnx_export import cpu_session
+    from ..utils.timing import time_calls
     if not os.path.isfile(onnx_file):
         raise DeployError(f"{onnx_file} not found; export the ONNX model first (--onnx).")
     clips = np.ascontiguousarray(clips, dtype=np.float32)
@@ -155,8 +123,8 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                           f"calibrate and check (give more videos or a larger --calib_clips).")
     out_file = out_file or int8_path(onnx_file)
     required = required_agreement(n) if min_agreement is None else float(min_agreement)
-    threads = threads or cpu_count()
-    fp32 = cpu_session(onnx_file, threads)
+    threads = threads or available_cores()
+    fp32 = ort_session(onnx_file, threads)
     name = fp32.get_inputs()[0].name
     want_shape = fp32.get_inputs()[0].shape
     if len(want_shape) == 5 and all(isinstance(d, int) for d in want_shape[1:]) \
@@ -174,7 +142,7 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                 quant_pre_process(onnx_file, prepared)
                 source = prepared
             except Exception as e:
-                logger.info("int8: pre-processing skipped (%s)", _short(e))
+                logger.info("int8: pre-processing skipped (%s)", first_line(e))
         try:
             quantize_static(source, tmp_out, _ClipReader(name, clips),
                             quant_format=QuantFormat.QDQ, per_channel=True,
@@ -182,25 +150,28 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": False,
                                            "WeightSymmetric": True})
-            int8 = cpu_session(tmp_out, threads)
+            int8 = ort_session(tmp_out, threads)
         except DeployError:
             raise
         except Exception as e:
-            raise DeployError(f"onnxruntime could not quantize {onnx_file}: {_short(e)}") from None
+            raise DeployError(f"onnxruntime could not quantize {onnx_file}: {first_line(e)}") from None
 
         ref = _run_all(fp32, clips)
         got = _run_all(int8, clips)
         agree = int((ref.argmax(1) == got.argmax(1)).sum())
-        diff = float(np.abs(got - ref).max())
-        scale = float(max(np.abs(ref).max(), 1e-6))
+        diff, scale = logit_difference(got, ref)
         record = {"file": os.path.basename(out_file), "clips": n, "agree": agree,
                   "agreement": round(agree / n, 4), "required": round(required, 4),
                   "max_abs_diff": diff, "logit_scale": scale, "rel_diff": round(diff / scale, 4),
                   "passed": agree / n >= required, "calibration": "MinMax, per-channel weights, QDQ",
                   "threads": threads}
         if speed_runs:
-            record["fp32_ms"] = round(_median_ms(fp32, clips[:1], speed_runs), 2)
-            record["int8_ms"] = round(_median_ms(int8, clips[:1], speed_runs), 2)
+            def median_ms(session):
+                clip = clips[:1]
+                runs = time_calls(lambda: session.run(None, {name: clip}), speed_runs)
+                return round(1000.0 * float(np.median(runs)), 2)
+            record["fp32_ms"] = median_ms(fp32)
+            record["int8_ms"] = median_ms(int8)
             record["speedup"] = round(record["fp32_ms"] / record["int8_ms"], 3)
             record["cpu_vnni"] = cpu_has_vnni()
         del int8
@@ -213,6 +184,7 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
                 f"{diff / scale:.1%} of the logit scale). No {os.path.basename(out_file)} was "
                 f"written; use fp32/bf16, or calibrate on more representative videos.", record)
         os.replace(tmp_out, out_file)
+        record["sha256"] = file_digest(out_file)
         return record
     finally:
         for f in os.listdir(workdir):
@@ -226,27 +198,3 @@ class Int8Refused(DeployError):
     def __init__(self, message, record):
         super().__init__(message)
         self.record = record
-
-
-def int8_auto_ok(info):
-    """Whether `--precision auto` may pick int8 for a model with inference config `info`: its
-    int8 check passed on at least AUTO_MIN_CLIPS clips with agreement >= TARGET_AGREEMENT, was
-    measured AUTO_MIN_SPEEDUP x faster than fp32 ONNX Runtime, and this CPU has VNNI."""
-    check = (info or {}).get("int8_check") or {}
-    return bool(check.get("passed")
-                and check.get("clips", 0) >= AUTO_MIN_CLIPS
-                and check.get("agreement", 0.0) >= TARGET_AGREEMENT
-                and check.get("speedup", 0.0) >= AUTO_MIN_SPEEDUP
-                and cpu_has_vnni())
-
-
-def record_int8_check(infer_config, record):
-    """Write `record` as `int8_check` into NAME.infer.yaml (keeping the rest)."""
-    import yaml
-    from .export import read_infer_config
-    info = read_infer_config(infer_config)
-    info["int8_check"] = {k: (v.item() if isinstance(v, np.generic) else v)
-                          for k, v in record.items()}
-    with open(infer_config, "w", encoding="utf-8") as f:
-        yaml.safe_dump(info, f, sort_keys=False, allow_unicode=True)
-

@@ -1,9 +1,9 @@
 """Build a recognizer from the MODEL section of a config."""
 from ..utils.config import AttrDict, ConfigError
 from .registry import BACKBONES, HEADS, RECOGNIZERS
-from .weights import load_weights
+from .weights import WeightsError, load_weights
 
-__all__ = ["build_backbone", "build_head", "build_model"]
+__all__ = ["build_backbone", "build_head", "build_model", "model_from_config"]
 
 
 def build_backbone(cfg):
@@ -31,4 +31,27 @@ def build_model(model_cfg, load_pretrained=True):
     model = cls(backbone=backbone, head=head)
     if load_pretrained and getattr(backbone, "pretrained", None):
         load_weights(model, backbone.pretrained)
+    return model
+
+
+def model_from_config(cfg, weights=None, require_head=True):
+    """The recognizer of a config (get_config's result, or its MODEL section) in eval mode, with
+    `weights` (path, URL or registered name) loaded over it: export, predict and online use it.
+
+    `backbone.pretrained` is not loaded (the weights hold every tensor). require_head: the file
+    must hold a head of the config's class count (load_weights' rule); a model must never run
+    with a fresh head in its place. With no weights the model keeps its random initialisation:
+    the caller decides whether that is allowed."""
+    model_cfg = cfg["MODEL"] if "MODEL" in cfg else cfg
+    model = build_model(model_cfg, load_pretrained=False)
+    if weights:
+        report = load_weights(model, weights, require_head=require_head)
+        head = [m for m in getattr(report, "mismatched", []) if m[0].startswith("head.")]
+        if require_head and head:
+            _, file_shape, model_shape = head[0]
+            raise WeightsError(f"{weights} holds a head for {file_shape[-1]} classes but the "
+                               f"config's MODEL.head.num_classes is {model_shape[-1]}: use weights "
+                               f"trained for these classes, or set MODEL.head.num_classes="
+                               f"{file_shape[-1]} with the label list of those classes.")
+    model.eval()
     return model

@@ -11,10 +11,12 @@ __all__ = ["configure_cpu_threads", "cpu_threads", "available_cores"]
 
 
 def available_cores():
+    """Cores this process may run on (its CPU affinity, else all): the one core count used for
+    training threads, --test and the inference engines."""
     try:
-        return len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return max(1, os.cpu_count() or 1)
 
 
 def configure_cpu_threads(environ=None):

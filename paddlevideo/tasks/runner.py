@@ -1,4 +1,4 @@
-"""Ways to run a trained model over test batches: dygraph, or the deploy side's inference engine.
+"""Ways to run a trained model over test batches: dygraph, or the inference runtime.
 
 Both return class probabilities [B, K]: the softmax averaged over each video's views (clips x
 crops), exactly what `Recognizer2D.test_step` computes. On CPU, Paddle Inference with oneDNN
@@ -9,6 +9,9 @@ import logging
 
 import numpy as np
 import paddle
+
+from ..deploy.errors import first_line
+from ..deploy.runtime import InferenceEngine, softmax
 
 __all__ = ["DygraphRunner", "InferenceRunner", "make_runner", "ENGINES"]
 
@@ -31,20 +34,19 @@ class DygraphRunner:
 
 
 class InferenceRunner:
-    """The deploy side's InferenceEngine (Paddle Inference, oneDNN, fp32, `threads` cores) over
-    an exported copy of the model. Each video's V views run as V clips; their softmax is
-    averaged as in test_step.
+    """The inference runtime's engine (Paddle Inference, oneDNN, fp32, `threads` cores) over a
+    saved copy of the model, checked against it when built. Each video's V views run as V
+    clips; their softmax is averaged as in test_step.
     """
 
     name = "inference"
 
     def __init__(self, model, num_seg, size, threads=None, gpu_id=None):
-        from ..deploy.engine import InferenceEngine
         model.eval()
         self.num_seg = int(num_seg)
         device = "gpu" if gpu_id is not None else "cpu"
         self.engine = InferenceEngine.from_model(model, num_seg=self.num_seg, target_size=int(size),
-                                                 device=device, precision="fp32",
+                                                 device=device, backend="paddle", precision="fp32",
                                                  cpu_threads=threads, gpu_id=gpu_id or 0)
         self.threads = self.engine.cpu_threads
 
@@ -53,10 +55,7 @@ class InferenceRunner:
         n, frames = array.shape[:2]
         views = frames // self.num_seg
         clips = array.reshape((n * views, self.num_seg) + tuple(array.shape[2:]))
-        logits = np.asarray(self.engine(clips), dtype=np.float64).reshape(n, views, -1)
-        logits -= logits.max(axis=-1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=-1, keepdims=True)
+        probs = softmax(self.engine(clips)).reshape(n, views, -1)
         return probs.mean(axis=1).astype(np.float32)
 
     def close(self):
@@ -86,5 +85,5 @@ def make_runner(model, sample_shape, engine="auto", threads=None):
         if engine == "inference":
             raise
         logger.warning("the Paddle Inference engine could not be built (%s: %s); testing in "
-                       "dygraph instead, which is slower.", type(e).__name__, str(e)[:300])
+                       "dygraph instead, which is slower.", type(e).__name__, first_line(e))
         return DygraphRunner(model)

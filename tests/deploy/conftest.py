@@ -46,8 +46,9 @@ def make_model(mode="bidirectional", seed=0, **kw):
     return model
 
 
-def pipeline(num_seg=NUM_SEG, size=SIZE):
-    return {"decode": {"name": "VideoDecoder", "backend": "decord"},
+def pipeline(num_seg=NUM_SEG, size=SIZE, decode=None):
+    """The test pipeline; `decode` replaces the video decoder (e.g. {'name': 'FrameDecoder'})."""
+    return {"decode": decode or {"name": "VideoDecoder", "backend": "decord"},
             "sample": {"name": "Sampler", "num_seg": num_seg, "seg_len": 1, "valid_mode": True,
                        "select_left": True},
             "transform": [{"Scale": {"short_size": int(size * 8 / 7), "fixed_ratio": False}},
@@ -57,11 +58,66 @@ def pipeline(num_seg=NUM_SEG, size=SIZE):
                                              "std": [0.229, 0.224, 0.225]}}]}
 
 
-def write_config(path, mode="bidirectional", classes=CLASSES, **kw):
+def write_config(path, mode="bidirectional", classes=CLASSES, frames=False, label_list=None,
+                 **kw):
+    """A config file for the tiny model; `frames`: a frames config (FrameDataset, FrameDecoder)
+    as the *_frames.yaml configs are; `label_list`: its DATASET.label_list."""
     cfg = {"model_name": "TSM", "MODEL": model_cfg(mode, classes=classes, **kw),
-           "PIPELINE": {"test": pipeline()}}
+           "PIPELINE": {"test": pipeline(decode={"name": "FrameDecoder"} if frames else None)}}
+    if frames or label_list:
+        cfg["DATASET"] = {}
+    if frames:
+        cfg["DATASET"]["test"] = {"format": "FrameDataset", "file_path": "unused_frames.list",
+                                  "suffix": "img_{:05}.jpg"}
+    if label_list:
+        cfg["DATASET"]["label_list"] = str(label_list)
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
+    return str(path)
+
+
+def write_labels(path, n=CLASSES):
+    """A label list `INDEX name_INDEX` of n classes."""
+    with open(path, "w") as f:
+        f.writelines(f"{i} name_{i}\n" for i in range(n))
+    return str(path)
+
+
+def write_frames(video, folder, count=None, suffix="img_{:05}.jpg", start=1):
+    """The frames of `video` as numbered JPEGs (data/extract_frames.py's layout); returns how many."""
+    import cv2
+    os.makedirs(folder, exist_ok=True)
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while count is None or n < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(os.path.join(folder, suffix.format(start + n)), frame)
+        n += 1
+    cap.release()
+    return n
+
+
+def write_video(path, frames, size=(96, 80), seed=0):
+    """A small MJPG video of `frames` frames: a smooth random colour field with a moving square."""
+    import cv2
+    w, h = size
+    rng = np.random.RandomState(seed)
+    base = cv2.resize(rng.randint(0, 256, (4, 5, 3)).astype(np.uint8), (w, h),
+                      interpolation=cv2.INTER_CUBIC)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (w, h))
+    for t in range(frames):
+        img = base.copy()
+        x = (5 * t) % (w - 20)
+        cv2.rectangle(img, (x, 10), (x + 20, 30), (255, 255, 255), -1)
+        writer.write(img)
+    writer.release()
+    return str(path)
+
+
+def save_checkpoint(model, path):
+    paddle.save(model.state_dict(), str(path))
     return str(path)
 
 

@@ -3,9 +3,9 @@ slice/concat shift. An automatic choice must fall back to fp32; an explicit one 
 import paddle
 import pytest
 
-from paddlevideo.deploy.engine import InferenceEngine, default_cpu_precision
 from paddlevideo.deploy.errors import DeployError
 from paddlevideo.deploy.export import export_model
+from paddlevideo.deploy.runtime import InferenceEngine, default_cpu_precision
 
 from .conftest import NUM_SEG, SIZE, assert_close_logits, clips, make_model
 

@@ -9,8 +9,9 @@ import paddle
 import pytest
 import yaml
 
-from paddlevideo.deploy import DeployError, InferenceEngine, cpu_has_bf16, export_model
-from paddlevideo.deploy.export import INFER_SUFFIX
+from paddlevideo.deploy.errors import DeployError
+from paddlevideo.deploy.export import export_model
+from paddlevideo.deploy.runtime import INFER_SUFFIX, InferenceEngine, cpu_has_bf16
 
 from .conftest import (NUM_SEG, REPO, SIZE, assert_close_logits, clips, make_model, write_config)
 
@@ -27,7 +28,7 @@ def test_exported_logits_equal_dygraph(tmp_path):
     assert_close_logits(got, want)
     info = yaml.safe_load(open(tmp_path / ("TSM" + INFER_SUFFIX)))
     assert info["input"]["shape"] == [-1, NUM_SEG, 3, SIZE, SIZE]
-    assert info["num_seg"] == NUM_SEG and len(info["labels"]) == 10
+    assert info["num_seg"] == NUM_SEG and "labels" not in info       # no names given: none made up
     assert info["export_check"]["max_abs_diff"] <= 1e-4 * info["export_check"]["logit_scale"]
     # the original model is still a dygraph model (export worked on a copy)
     assert not isinstance(model.forward, paddle.jit.api.StaticFunction) if hasattr(
@@ -48,7 +49,8 @@ def test_export_from_paddlevideo_checkpoint_pdmodel(tmp_path):
     cfg = write_config(tmp_path / "tsm.yaml")
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_model.py"),
-                           "-c", cfg, "-p", ckpt, "-o", str(out), "--model_format", "pdmodel"],
+                           "-c", cfg, "-p", ckpt, "-o", str(out), "--model_format", "pdmodel",
+                           "--no_onnx"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert os.path.isfile(out / "TSM.pdmodel") and not os.path.isfile(out / "TSM.json")

@@ -16,10 +16,10 @@ pytest.importorskip("onnxruntime", reason="int8 runs through onnxruntime (pip in
 pytest.importorskip("paddle2onnx", reason="int8 starts from the ONNX export (pip install paddle2onnx)")
 cv2 = pytest.importorskip("cv2", reason="the test videos are written with OpenCV")
 
-from paddlevideo.deploy import InferenceEngine                       # noqa: E402
 from paddlevideo.deploy.cli import predict_main                      # noqa: E402
-from paddlevideo.deploy.quant import (AUTO_MIN_CLIPS, Int8Refused, cpu_has_vnni,  # noqa: E402
-                                      int8_auto_ok, quantize_onnx, required_agreement)
+from paddlevideo.deploy.quant import Int8Refused, quantize_onnx, required_agreement  # noqa: E402
+from paddlevideo.deploy.runtime import (AUTO_MIN_CLIPS, InferenceEngine, cpu_has_vnni,  # noqa: E402
+                                        int8_auto_ok)
 
 CALIB, HELD_OUT = 16, 8
 # int8 logits vs fp32, max abs difference relative to the fp32 logit scale. Activations carry
@@ -129,7 +129,7 @@ def test_refused_int8_leaves_no_file(tmp_path, videos_dirs, capsys):
     code, out = _export(tmp_path, make_model(seed=32), "--int8", calib, "--calib_clips", "8",
                         "--int8_min_agreement", "1.01")
     err = capsys.readouterr().err
-    assert code == 2 and "int8 model refused: top-1 agreement" in err and "Traceback" not in err
+    assert code == 1 and "int8 model refused: top-1 agreement" in err and "Traceback" not in err
     assert os.path.isfile(os.path.join(out, "TSM.onnx"))          # --int8 implies --onnx
     assert not os.path.exists(os.path.join(out, "TSM.int8.onnx"))
     assert not [f for f in os.listdir(out) if f.startswith("pv_int8_")]    # no temp left
@@ -146,7 +146,7 @@ def test_refused_int8_leaves_no_file(tmp_path, videos_dirs, capsys):
 
 def test_bad_calibration_inputs_are_clear(exported, tmp_path, capsys):
     code, _ = _export(tmp_path, make_model(seed=33), "--int8", str(tmp_path / "nowhere"))
-    assert code == 2 and "calibration videos not found" in capsys.readouterr().err
+    assert code == 1 and "calibration videos not found" in capsys.readouterr().err
     onnx_file = os.path.join(exported[1], "TSM.onnx")
     few = np.zeros((3, NUM_SEG, 3, 64, 64), "float32")
     with pytest.raises(Exception, match="needs at least 8"):
@@ -165,7 +165,7 @@ def test_predict_int8_end_to_end(exported, videos_dirs, tmp_path, capsys):
         path = tmp_path / f"{precision}.jsonl"
         assert predict_main(["-i", held, "--model_dir", out, "--precision", precision,
                              "--output", str(path), "--batch_size", "4"]) == 0
-        assert f"(cpu, {precision}," in capsys.readouterr().out
+        assert f"predict: ONNX Runtime {precision} (CPU" in capsys.readouterr().out
         res[precision] = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(res["int8"]) == HELD_OUT
     same = sum(a["top1_index"] == b["top1_index"] for a, b in zip(res["int8"], res["fp32"]))
@@ -176,7 +176,7 @@ def test_auto_rule_and_stale_int8(exported, tmp_path, capsys):
     _, out = exported
     # 16 clips checked: below AUTO_MIN_CLIPS, so `auto` keeps ONNX Runtime fp32
     assert predict_main(["-i", os.path.join(out, "none.avi"), "--model_dir", out]) == 1
-    assert "(cpu, fp32," in capsys.readouterr().out
+    assert "predict: ONNX Runtime fp32 (CPU" in capsys.readouterr().out
     good = {"int8_check": {"passed": True, "clips": AUTO_MIN_CLIPS, "agreement": 1.0,
                            "speedup": 2.0}}
     assert int8_auto_ok(good) == cpu_has_vnni()
@@ -205,4 +205,4 @@ def test_auto_rule_and_stale_int8(exported, tmp_path, capsys):
     (stale / "TSM.infer.yaml").write_text(yaml.safe_dump(info))
     assert predict_main(["-i", os.path.join(out, "none.avi"), "--model_dir", str(stale)]) == 1
     chosen = "int8" if cpu_has_vnni() else "fp32"
-    assert f"(cpu, {chosen}," in capsys.readouterr().out
+    assert f"predict: ONNX Runtime {chosen} (CPU" in capsys.readouterr().out

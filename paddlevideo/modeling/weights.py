@@ -7,22 +7,28 @@ Three key styles load:
 - backbone-relative keys, as PaddleVideo's ImageNet file stores them (`conv._conv.weight`,
   `res2a.conv0._conv.weight`);
 - PaddleClas's older static names (`conv1_weights`, `bn_conv1_scale`, `res2a_branch2a_weights`, ...).
+Files are read with the safe reader (`utils/safe_load.py`): a file that asks to run code is refused.
 Every load reports how many keys matched, were missing, unexpected, or had another shape. A missing
-or mismatched backbone key is an error, a head of another class count is skipped with a warning
-(so fine-tuning Kinetics-400 -> UCF101 is one line), and a file that matches nothing fails loudly.
+or mismatched backbone key is an error and a file that matches nothing fails loudly. The head:
+testing, export and prediction (`require_head=True`) need the file's head for the model's classes,
+anything else is an error; training may start a fresh head (fine-tuning Kinetics-400 -> UCF101 is
+one line) and says so once, with both class counts.
 """
+import glob
 import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import paddle
 
-from ..utils.download import cache_dir, download
+from ..utils.download import DownloadError, cache_dir, download
+from ..utils.safe_load import SafeLoadError, load_state
 
-__all__ = ["WeightsSpec", "PRETRAINED", "WeightsError", "LoadReport", "resolve_weights",
-           "load_weights", "convert_keys"]
+__all__ = ["WeightsSpec", "PRETRAINED", "WeightsError", "WeightsDownloadError", "LoadReport",
+           "resolve_weights", "read_weights", "load_weights", "convert_keys"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -58,23 +64,56 @@ class WeightsError(ValueError):
     """Weights that cannot go into the model as asked; the message says which keys and why."""
 
 
+class WeightsDownloadError(WeightsError, DownloadError):
+    """Weights that could not be downloaded: the message names the URL and where to put the
+    file by hand. Both a WeightsError and a DownloadError, so every tool prints it as one line."""
+
+
+def _checkpoints_in(folder):
+    """The .pdparams files in `folder`: `*_best` first, then the latest epochs."""
+    found = glob.glob(os.path.join(glob.escape(folder), "*.pdparams"))
+    return sorted(found, key=lambda p: (not p.endswith("_best.pdparams"), -os.path.getmtime(p), p))
+
+
 def resolve_weights(source):
     """A local file for `source` (path, URL or registered name), downloading if needed."""
     source = str(source)
-    if source in PRETRAINED:
-        spec = PRETRAINED[source]
-        return download(spec.url, sha256=spec.sha256, size=spec.size)
-    if source.startswith(("http://", "https://")):
-        # A folder per URL, so two URLs ending in the same file name never share a cache entry.
-        folder = "url-" + hashlib.sha256(source.encode()).hexdigest()[:12]
-        name = os.path.basename(source.split("?")[0])
-        return download(source, dest=cache_dir("weights", folder, name))
+    try:
+        if source in PRETRAINED:
+            spec = PRETRAINED[source]
+            return download(spec.url, sha256=spec.sha256, size=spec.size)
+        if source.startswith(("http://", "https://")):
+            # A folder per URL, so two URLs ending in the same file name never share a cache entry.
+            folder = "url-" + hashlib.sha256(source.encode()).hexdigest()[:12]
+            name = os.path.basename(source.split("?")[0])
+            return download(source, dest=cache_dir("weights", folder, name))
+    except DownloadError as e:
+        raise WeightsDownloadError(f"weights '{source}': {e}") from None
     if os.path.isfile(source):
         return source
+    if os.path.isdir(source):
+        inside = _checkpoints_in(source)
+        if inside:
+            raise WeightsError(f"weights '{source}' is a folder; pass the checkpoint inside it, "
+                               f"e.g. {inside[0]} (it holds {_few(inside, 4)}).")
+        raise WeightsError(f"weights '{source}' is a folder with no .pdparams checkpoint in it; "
+                           f"pass a checkpoint file, e.g. output/<model_name>/<model_name>_best"
+                           f".pdparams.")
     if os.path.isfile(source + ".pdparams"):
         return source + ".pdparams"
     raise WeightsError(f"weights '{source}' not found: it is neither a file, a URL, nor a "
                        f"registered name ({', '.join(PRETRAINED)}).")
+
+
+def read_weights(path):
+    """The state dict in a weights file, tensors as numpy arrays, read without running code."""
+    try:
+        state = load_state(path, return_numpy=True)
+    except (SafeLoadError, OSError) as e:
+        raise WeightsError(str(e)) from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    return state
 
 
 _STATIC_UNITS = {"2a": "conv0", "2b": "conv1", "2c": "conv2", "1": "short"}
@@ -154,20 +193,50 @@ def _is_head(key):
     return key.startswith("head.")
 
 
+def _class_count(state):
+    """Classes of the head's fc in a (converted) state dict ([in, classes] in Paddle), or None."""
+    weight = state.get("head.fc.weight")
+    return int(weight.shape[-1]) if weight is not None and len(weight.shape) == 2 else None
+
+
+def _check_head(path, source, report, state, model_state, require_head):
+    """require_head: any head mismatch is an error naming both class counts; otherwise say once
+    that the head starts fresh (fine-tuning, or weights without a head)."""
+    wrong = [k for k, _, _ in report.mismatched if _is_head(k)]
+    missing = [k for k in report.missing if _is_head(k)]
+    if not wrong and not missing:
+        return
+    ours, theirs = _class_count(model_state), _class_count(state)
+    if require_head:
+        if theirs is not None and theirs != ours:
+            raise WeightsError(
+                f"{path}: its head has {theirs} classes but the model's has {ours} "
+                f"(MODEL.head.num_classes). Testing, exporting or predicting needs the checkpoint "
+                f"trained for the config's classes: pass that one, or set "
+                f"MODEL.head.num_classes: {theirs} (and the matching label list) if this file is "
+                f"the model you mean.")
+        raise WeightsError(
+            f"{path} has no weights for the model's {ours}-class head ({_few(missing or wrong)}): "
+            f"testing, exporting or predicting needs a full checkpoint (e.g. "
+            f"output/<model_name>/<model_name>_best.pdparams); backbone-only weights are for "
+            f"training (pretrained: or -w).")
+    if theirs is not None and theirs != ours:
+        logger.info("%s: the head starts fresh for %s classes (the file's head has %s classes): "
+                    "fine-tuning from its backbone.", source, ours, theirs)
+    else:
+        logger.info("%s has no head weights: the model's %s-class head starts fresh.", source,
+                    ours)
+
+
 def load_weights(model, source, require_head=False):
     """Load `source` into `model` (a recognizer, or a bare backbone); return the LoadReport.
 
-    require_head: a missing head key is an error (testing a checkpoint) rather than keeping the
-    head's initialisation (starting from ImageNet weights).
+    require_head: the file must hold the model's head for the same classes (testing, export,
+    prediction); otherwise a head it lacks, or one of another class count, starts fresh
+    (training).
     """
     path = resolve_weights(source)
-    try:
-        state = paddle.load(path)
-    except Exception as e:       # paddle raises several types for a file that is not a state dict
-        raise WeightsError(f"{path} could not be read as Paddle weights ({e}). Is it a "
-                           f".pdparams file?") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    state = read_weights(path)
     model_state = model.state_dict()
     state = convert_keys(state, list(model_state))
     report = LoadReport(source=str(source))
@@ -202,15 +271,12 @@ def load_weights(model, source, require_head=False):
     if missing_backbone:
         raise WeightsError(f"{path} lacks {len(missing_backbone)} backbone tensors of the model: "
                            f"{_few(missing_backbone)}. Check the depth in the config.")
-    missing_head = [k for k in report.missing if _is_head(k)]
-    if missing_head and require_head:
-        raise WeightsError(f"{path} has no weights for the head ({_few(missing_head)}); "
-                           f"a checkpoint to test must hold the whole model.")
+    _check_head(path, source, report, state, model_state, require_head)
 
     for key, value in to_load.items():
-        model_state[key].set_value(value)
+        target = model_state[key]
+        if value.dtype.kind == "f" and value.dtype != np.float32 and target.dtype == paddle.float32:
+            value = value.astype(np.float32)          # e.g. a float16 or float64 file
+        target.set_value(value)
     logger.info(str(report))
-    if report.mismatched:
-        logger.warning("skipped the head of %s: its class count differs from the config's; the "
-                       "head keeps its fresh initialisation (expected when fine-tuning).", source)
     return report

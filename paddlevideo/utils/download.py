@@ -89,7 +89,7 @@ def download(url, dest=None, sha256=None, size=None, progress=True, timeout=60):
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = f"{dest}.part-{os.getpid()}"
     by_hand = (f"Without network access, download {url} on another machine and put it at {dest} "
-               f"(or point the config's `pretrained:` at a local copy).")
+               f"(or pass a local copy instead: -w/-p, or `pretrained:` in the config).")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             length = response.headers.get("Content-Length")

@@ -1,6 +1,7 @@
 """Checkpoint compatibility with PaddleVideo and every style of ImageNet weights."""
 import logging
 import os
+import re
 
 import numpy as np
 import paddle
@@ -146,28 +147,64 @@ def test_other_depth_is_an_error(tmp_path):
         load_weights(build_model(model_cfg(18, num_classes=5)), path)
 
 
-def test_head_of_another_class_count_is_skipped_with_a_warning(tmp_path, caplog):
+def _k400_checkpoint(tmp_path):
     paddle.seed(0)
     kinetics = build_model(model_cfg(18, num_classes=400))
     path = str(tmp_path / "k400.pdparams")
     paddle.save(kinetics.state_dict(), path)
+    return kinetics, path
+
+
+def test_training_starts_a_fresh_head_for_other_classes_and_says_so_once(tmp_path, caplog):
+    kinetics, path = _k400_checkpoint(tmp_path)
     ucf = build_model(model_cfg(18, num_classes=101))
     fresh_fc = ucf.head.fc.weight.numpy().copy()
     with caplog.at_level(logging.INFO, logger="paddlevideo"):
         report = load_weights(ucf, path)
     assert [k for k, _, _ in report.mismatched] == ["head.fc.weight", "head.fc.bias"]
-    assert "skipped the head" in caplog.text and "[512, 400] in file vs [512, 101] in model" in caplog.text
+    fresh = [r.getMessage() for r in caplog.records if "starts fresh" in r.getMessage()]
+    assert len(fresh) == 1 and "101 classes" in fresh[0] and "400 classes" in fresh[0], fresh
     np.testing.assert_array_equal(ucf.head.fc.weight.numpy(), fresh_fc)
     np.testing.assert_array_equal(ucf.backbone.res5b.conv1._conv.weight.numpy(),
                                   kinetics.backbone.res5b.conv1._conv.weight.numpy())
+
+
+def test_testing_with_a_head_of_other_classes_is_an_error_naming_both_counts(tmp_path):
+    _, path = _k400_checkpoint(tmp_path)
+    ucf = build_model(model_cfg(18, num_classes=101))
+    before = ucf.backbone.conv._conv.weight.numpy().copy()
+    with pytest.raises(WeightsError) as err:
+        load_weights(ucf, path, require_head=True)
+    message = str(err.value)
+    assert "\n" not in message and path in message
+    assert "head has 400 classes but the model's has 101" in message
+    assert "MODEL.head.num_classes: 400" in message
+    np.testing.assert_array_equal(ucf.backbone.conv._conv.weight.numpy(), before)  # untouched
 
 
 def test_testing_a_backbone_only_file_requires_the_head(tmp_path):
     model = build_model(model_cfg(18, num_classes=5))
     path = str(tmp_path / "imagenet.pdparams")
     paddle.save(_imagenet_backbone_relative(model), path)
-    with pytest.raises(WeightsError, match="no weights for the head"):
+    with pytest.raises(WeightsError, match="no weights for the model's 5-class head") as err:
         load_weights(model, path, require_head=True)
+    assert path in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_folder_as_weights_names_the_checkpoints_inside(tmp_path):
+    folder = tmp_path / "output" / "TSM"
+    folder.mkdir(parents=True)
+    model = build_model(model_cfg(18, num_classes=5))
+    for name in ("TSM_epoch_00001.pdparams", "TSM_best.pdparams"):
+        paddle.save(model.state_dict(), str(folder / name))
+    with pytest.raises(WeightsError, match="is a folder; pass the checkpoint inside it, e.g. "
+                       + re.escape(str(folder / "TSM_best.pdparams"))) as err:
+        load_weights(model, str(folder), require_head=True)
+    assert "TSM_epoch_00001.pdparams" in str(err.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(WeightsError, match="folder with no .pdparams checkpoint"):
+        load_weights(model, str(empty))
 
 
 def test_missing_file_names_the_choices():

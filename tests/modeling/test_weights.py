@@ -19,8 +19,13 @@ def model_cfg(depth=50, num_classes=400, num_seg=8, **backbone):
                                   in_channels=512 if depth < 50 else 2048))
 
 
-def read_spec(shared_dir):
-    rows = open(os.path.join(shared_dir, "spec", "paddlevideo_tsm_r50_state_dict.tsv")).read().split("\n")
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddlevideo_tsm_r50_state_dict.tsv")
+
+
+def read_spec():
+    """PaddleVideo's TSM-R50 checkpoint keys and shapes (a copy of shared/spec's, shipped here so
+    the compatibility tests run in any clone)."""
+    rows = open(SPEC).read().split("\n")
     return {key: [int(d) for d in shape.strip("[]").split(",")]
             for key, shape in (row.split("\t") for row in rows if row)}
 
@@ -30,15 +35,15 @@ def random_state(shapes, seed=0):
     return {k: rng.standard_normal(s).astype("float32") * 0.01 for k, s in shapes.items()}
 
 
-def test_r50_keys_and_shapes_equal_paddlevideo(shared_dir):
-    spec = read_spec(shared_dir)
+def test_r50_keys_and_shapes_equal_paddlevideo():
+    spec = read_spec()
     ours = {k: list(v.shape) for k, v in build_model(model_cfg()).state_dict().items()}
     assert ours == spec
     assert sum(int(np.prod(s)) for s in spec.values()) == 24_380_752
 
 
-def test_paddlevideo_checkpoint_loads_unchanged(shared_dir, tmp_path):
-    state = random_state(read_spec(shared_dir))
+def test_paddlevideo_checkpoint_loads_unchanged(tmp_path):
+    state = random_state(read_spec())
     path = str(tmp_path / "TSM_k400.pdparams")
     paddle.save(state, path)
     model = build_model(model_cfg())
@@ -50,9 +55,9 @@ def test_paddlevideo_checkpoint_loads_unchanged(shared_dir, tmp_path):
         np.testing.assert_array_equal(loaded[key].numpy(), state[key])
 
 
-def test_nhwc_model_loads_the_same_checkpoint(shared_dir, tmp_path):
+def test_nhwc_model_loads_the_same_checkpoint(tmp_path):
     path = str(tmp_path / "TSM_ucf101_amp_nhwc.pdparams")
-    paddle.save(random_state(read_spec(shared_dir)), path)
+    paddle.save(random_state(read_spec()), path)
     report = load_weights(build_model(model_cfg(data_format="NHWC")), path, require_head=True)
     assert len(report.matched) == 267
 

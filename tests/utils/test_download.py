@@ -183,3 +183,47 @@ def test_every_tool_prints_the_offline_error_as_one_line(offline_name, tmp_path,
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: weights 'TSM_offline': could not download"), (what, err)
         assert offline_name in err[-1] and "Traceback" not in "\n".join(err), (what, err)
+
+
+def test_imagenet_name_follows_the_models_depth(server, monkeypatch):
+    """`pretrained: ImageNet` on a ResNet-18 fetches the depth-18 file (a torchvision file here,
+    checked against the sha256 prefix its name carries) and loads it without permutation."""
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, os.path.join(repo, "tests", "modeling"))
+    try:
+        from torch_files import save_torch
+        from tsm_reference import random_state
+    finally:
+        sys.path.pop(0)
+    state = {k[len("module.base_model."):].replace(".conv1.net.", ".conv1."): v
+             for k, v in random_state(18, 5).items() if k.startswith("module.base_model.")}
+    os.makedirs(os.environ["PADDLEVIDEO_HOME"], exist_ok=True)
+    path = save_torch(state, os.path.join(os.environ["PADDLEVIDEO_HOME"], "r18.pth"))
+    data = open(path, "rb").read()
+    prefix = hashlib.sha256(data).hexdigest()[:8]
+    Handler.files[f"/resnet18-{prefix}.pth"] = data
+    monkeypatch.setitem(PRETRAINED, "ResNet18_torchvision", WeightsSpec(
+        "ResNet18_torchvision", f"{server}/resnet18-{prefix}.pth", "test", sha256=prefix,
+        format="torchvision", dataset="ImageNet", depth=18))
+    cfg = AttrDict(framework="Recognizer2D",
+                   backbone=AttrDict(name="ResNetTSM", depth=18, num_seg=4, pretrained="ImageNet"),
+                   head=AttrDict(name="TSMHead", num_classes=5, in_channels=512))
+    model = build_model(cfg)
+    np.testing.assert_array_equal(model.backbone.res3a.short._conv.weight.numpy(),
+                                  state["layer2.0.downsample.0.weight"])
+    assert Handler.hits == [f"/resnet18-{prefix}.pth"]
+    cfg.backbone.depth = 34
+    monkeypatch.setitem(PRETRAINED, "ImageNet", WeightsSpec(
+        "ImageNet", "", "ImageNet weights of the model's depth", format="alias",
+        by_depth=((18, "ResNet18_torchvision"),)))
+    from paddlevideo.modeling.weights import WeightsError
+    with pytest.raises(WeightsError, match="none is registered for depth 34"):
+        build_model(cfg)
+
+
+def test_a_file_whose_hash_prefix_differs_is_refused(server, cache):
+    Handler.files["/resnet18-00000000.pth"] = PAYLOAD
+    with pytest.raises(DownloadError, match="expected one starting with 00000000"):
+        download(server + "/resnet18-00000000.pth", sha256="00000000", progress=False)
+    assert os.listdir(cache / "weights") == []

@@ -106,7 +106,11 @@ def read_weights(path):
         raise WeightsError(str(e)) from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
-    return state, None
+    tensors = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    if not tensors:
+        raise WeightsError(f"{path} holds no tensors (keys: {_few(list(state), 4)}); is it a "
+                           f"weights file?")
+    return tensors, None
 
 
 _STATIC_UNITS = {"2a": "conv0", "2b": "conv1", "2c": "conv2", "1": "short"}
@@ -337,6 +341,8 @@ def load_weights(model, source, require_head=False):
 
     for key, value in to_load.items():
         target = model_state[key]
+        if value.dtype == np.uint16 and target.dtype != paddle.bfloat16:
+            value = (value.astype(np.uint32) << 16).view(np.float32)   # Paddle's bfloat16 arrays
         if value.dtype.kind == "f" and value.dtype != np.float32 and target.dtype == paddle.float32:
             value = value.astype(np.float32)          # e.g. a float16 or float64 file
         target.set_value(value)

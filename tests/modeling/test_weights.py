@@ -215,3 +215,24 @@ def test_a_folder_as_weights_names_the_checkpoints_inside(tmp_path):
 def test_missing_file_names_the_choices():
     with pytest.raises(WeightsError, match="not found.*ResNet50_pretrain"):
         load_weights(build_model(model_cfg(18, num_classes=5)), "/nonexistent/weights.pdparams")
+
+
+def test_half_and_bfloat16_checkpoints_load_as_their_values(tmp_path):
+    """paddle.save stores bfloat16 as uint16 arrays: they load as the numbers, not raw bits."""
+    paddle.seed(0)
+    source = build_model(model_cfg(18, num_classes=5))
+    for dtype in ("float16", "bfloat16"):
+        state = {k: v.astype(dtype) for k, v in source.state_dict().items()}
+        path = str(tmp_path / f"{dtype}.pdparams")
+        paddle.save(state, path)
+        target = build_model(model_cfg(18, num_classes=5))
+        load_weights(target, path, require_head=True)
+        want = state["backbone.res3a.conv1._conv.weight"].astype("float32").numpy()
+        np.testing.assert_array_equal(target.backbone.res3a.conv1._conv.weight.numpy(), want)
+
+
+def test_an_optimizer_file_given_as_weights_is_a_clear_error(tmp_path):
+    path = str(tmp_path / "TSM_best.pdopt")
+    paddle.save({"LR_Scheduler": {"last_epoch": 3}, "paddlevideo_meta": {"epochs_done": 3}}, path)
+    with pytest.raises(WeightsError, match="holds no tensors"):
+        load_weights(build_model(model_cfg(18, num_classes=5)), path)

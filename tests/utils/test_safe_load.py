@@ -111,6 +111,10 @@ def test_pytorch_file_that_would_run_code_is_refused(how, fmt, tmp_path):
         load_torch(str(path))
     assert not marker.exists()
     assert_one_line_refusal(str(err.value), path, how)
+    with pytest.raises(WeightsError) as err:               # the way -w/-p/pretrained: read it
+        load_weights(tiny_model(), str(path))
+    assert not marker.exists()
+    assert_one_line_refusal(str(err.value), path, how)
 
 
 def test_export_tool_refuses_a_crafted_checkpoint_in_one_line(tmp_path, capsys):

@@ -5,7 +5,7 @@ model should export to exactly the program of a native model of the same config 
 This measures it: for each depth, a native model (random weights) and a converted one (weights
 from the original TSM code's checkpoint format) are exported; their programs are compared op for
 op (parameter names aside), and Paddle Inference fp32 latency at batch 1 is timed side by side
-(interleaved runs, medians) and given as a ratio.
+(interleaved runs, the order alternating, medians) and given as a ratio.
 
 With --reference DIR (files written by real PyTorch from the original network: rD_mhl_legacy.pth,
 rD_mm_zip.pth, rD_input.npy, rD_logits.npy for each depth D), it also checks that the converted
@@ -94,9 +94,10 @@ def time_interleaved(engines, clip, repeats):
     times = {name: [] for name in engines}
     for engine in engines.values():
         engine(clip)                                        # warm-up: oneDNN builds kernels
-    for _ in range(repeats):
-        for name, engine in engines.items():
-            times[name] += time_calls(lambda: engine(clip), 1)
+    order = list(engines)
+    for i in range(repeats):
+        for name in order if i % 2 == 0 else order[::-1]:      # alternate who goes first
+            times[name] += time_calls(lambda: engines[name](clip), 1)
     return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
 
 

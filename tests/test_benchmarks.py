@@ -14,7 +14,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
-SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference"]
+SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights"]
 
 
 def _published():
@@ -136,3 +136,13 @@ def test_inference_smoke(tmp_path):
     fp32 = results["online"]["fp32"]
     _positive(fp32["frame_ms"], "online frame")
     _positive(fp32["clip_ms"], "online clip")
+
+
+def test_converted_weights_smoke(tmp_path):
+    results, markdown = _smoke("converted_weights", tmp_path)
+    assert results["meta"]["smoke"] is True and results["meta"]["repeats"] == 1
+    (row,) = results["rows"]
+    assert row["same_graph"] is True and row["permuted_tensors"] > 0
+    for key in ("native_ms", "converted_ms", "ratio"):
+        _positive(row[key], key)
+    assert "TSM-R18" in markdown

@@ -1,80 +1,116 @@
 """Pretrained weights as data, and the one loader that puts any of them into a model.
 
-A weights source is a local path, an http(s) URL, or a name registered in `PRETRAINED`.
-Three key styles load:
+A weights source is a local path, an http(s) URL, or a name registered in `PRETRAINED` (the
+table is data, in `zoo.py`; `ImageNet` resolves from the model's depth). Paddle files in three
+key styles load, and PyTorch TSM/ImageNet checkpoints are converted on load (`torch_tsm.py`):
 - full-model keys, as PaddleVideo's TSM checkpoints and ours store them (`backbone.conv._conv.weight`,
   `head.fc.weight`);
 - backbone-relative keys, as PaddleVideo's ImageNet file stores them (`conv._conv.weight`,
   `res2a.conv0._conv.weight`);
 - PaddleClas's older static names (`conv1_weights`, `bn_conv1_scale`, `res2a_branch2a_weights`, ...).
+Files are read with the safe reader (`utils/safe_load.py`): a file that asks to run code is refused.
 Every load reports how many keys matched, were missing, unexpected, or had another shape. A missing
-or mismatched backbone key is an error, a head of another class count is skipped with a warning
-(so fine-tuning Kinetics-400 -> UCF101 is one line), and a file that matches nothing fails loudly.
+or mismatched backbone key is an error and a file that matches nothing fails loudly. The head:
+testing, export and prediction (`require_head=True`) need the file's head for the model's classes,
+anything else is an error; training may start a fresh head (fine-tuning Kinetics-400 -> UCF101 is
+one line) and says so once, with both class counts.
 """
+import glob
 import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import paddle
 
-from ..utils.download import cache_dir, download
+from ..utils.download import DownloadError, cache_dir, download
+from ..utils.safe_load import SafeLoadError, load_state, load_torch, torch_format
+from .backbones.resnet_tsm import STAGES
+from .torch_tsm import FOLD_DIV, ConversionError, convert_torch_checkpoint
+from .zoo import PRETRAINED, WeightsSpec, alias_target, describe  # noqa: F401 (re-exported)
 
-__all__ = ["WeightsSpec", "PRETRAINED", "WeightsError", "LoadReport", "resolve_weights",
-           "load_weights", "convert_keys"]
+__all__ = ["WeightsSpec", "PRETRAINED", "WeightsError", "WeightsDownloadError", "LoadReport",
+           "resolve_weights", "read_weights", "load_weights", "convert_keys", "describe"]
 
 logger = logging.getLogger("paddlevideo")
-
-_RELEASE = "https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/"
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    """A published weights file: where it lives and what is known about it."""
-    name: str
-    url: str
-    description: str
-    sha256: str = None       # verified after download when known
-    size: int = None         # bytes, verified after download when known
-
-
-PRETRAINED = {spec.name: spec for spec in [
-    WeightsSpec("ResNet50_pretrain",
-                "https://videotag.bj.bcebos.com/PaddleVideo/PretrainModel/ResNet50_pretrain.pdparams",
-                "ImageNet ResNet-50 (PaddleVideo's TSM initialisation), backbone-relative keys"),
-    WeightsSpec("TSM_k400", _RELEASE + "TSM_k400.pdparams",
-                "PaddleVideo TSM-R50 on Kinetics-400, 71.06 top-1 (8x224, 1 clip x 1 centre crop)"),
-    WeightsSpec("TSM_ucf101_nchw", _RELEASE + "TSM_ucf101_nchw.pdparams",
-                "PaddleVideo TSM-R50 on UCF101 split 1, 94.42 top-1"),
-    WeightsSpec("TSM_ucf101_amp_nchw", _RELEASE + "TSM_ucf101_amp_nchw.pdparams",
-                "PaddleVideo TSM-R50 on UCF101 split 1 trained with AMP, 94.40 top-1"),
-    WeightsSpec("TSM_ucf101_amp_nhwc", _RELEASE + "TSM_ucf101_amp_nhwc.pdparams",
-                "PaddleVideo TSM-R50 on UCF101 split 1 trained with AMP and NHWC, 94.55 top-1"),
-]}
 
 
 class WeightsError(ValueError):
     """Weights that cannot go into the model as asked; the message says which keys and why."""
 
 
-def resolve_weights(source):
-    """A local file for `source` (path, URL or registered name), downloading if needed."""
+class WeightsDownloadError(WeightsError, DownloadError):
+    """Weights that could not be downloaded: the message names the URL and where to put the
+    file by hand. Both a WeightsError and a DownloadError, so every tool prints it as one line."""
+
+
+def _checkpoints_in(folder):
+    """The .pdparams files in `folder`: `*_best` first, then the latest epochs."""
+    found = glob.glob(os.path.join(glob.escape(folder), "*.pdparams"))
+    return sorted(found, key=lambda p: (not p.endswith("_best.pdparams"), -os.path.getmtime(p), p))
+
+
+def resolve_weights(source, depth=None):
+    """A local file for `source` (path, URL or registered name), downloading if needed.
+
+    depth: the model's ResNet depth, which the `ImageNet` name needs.
+    """
     source = str(source)
-    if source in PRETRAINED:
-        spec = PRETRAINED[source]
-        return download(spec.url, sha256=spec.sha256, size=spec.size)
-    if source.startswith(("http://", "https://")):
-        # A folder per URL, so two URLs ending in the same file name never share a cache entry.
-        folder = "url-" + hashlib.sha256(source.encode()).hexdigest()[:12]
-        name = os.path.basename(source.split("?")[0])
-        return download(source, dest=cache_dir("weights", folder, name))
+    try:
+        if source in PRETRAINED:
+            spec = PRETRAINED[source]
+            if spec.by_depth:
+                target = alias_target(spec, depth)
+                if target is None:
+                    raise WeightsError(f"weights '{source}' stand for {spec.description}; "
+                                       f"none is registered for depth {depth} (only for "
+                                       f"{', '.join(str(d) for d, _ in spec.by_depth)}).")
+                logger.info("%s for ResNet-%s: %s", source, depth, target)
+                spec = PRETRAINED[target]
+            return download(spec.url, sha256=spec.sha256, size=spec.size)
+        if source.startswith(("http://", "https://")):
+            # A folder per URL, so two URLs ending in the same file name never share a cache entry.
+            folder = "url-" + hashlib.sha256(source.encode()).hexdigest()[:12]
+            name = os.path.basename(source.split("?")[0])
+            return download(source, dest=cache_dir("weights", folder, name))
+    except DownloadError as e:
+        raise WeightsDownloadError(f"weights '{source}': {e}") from None
     if os.path.isfile(source):
         return source
+    if os.path.isdir(source):
+        inside = _checkpoints_in(source)
+        if inside:
+            raise WeightsError(f"weights '{source}' is a folder; pass the checkpoint inside it, "
+                               f"e.g. {inside[0]} (it holds {_few(inside, 4)}).")
+        raise WeightsError(f"weights '{source}' is a folder with no .pdparams checkpoint in it; "
+                           f"pass a checkpoint file, e.g. output/<model_name>/<model_name>_best"
+                           f".pdparams.")
     if os.path.isfile(source + ".pdparams"):
         return source + ".pdparams"
     raise WeightsError(f"weights '{source}' not found: it is neither a file, a URL, nor a "
                        f"registered name ({', '.join(PRETRAINED)}).")
+
+
+def read_weights(path):
+    """(state dict, conversion) of a weights file, read without running code: a Paddle file's
+    state dict as is (conversion None), or a PyTorch TSM/ImageNet checkpoint converted to our
+    key names (conversion: what `torch_tsm.convert_torch_checkpoint` did). Arrays are numpy."""
+    try:
+        if torch_format(path) is not None:
+            conversion = convert_torch_checkpoint(load_torch(path), path)
+            return conversion.state, conversion
+        state = load_state(path, return_numpy=True)
+    except (SafeLoadError, ConversionError, OSError) as e:
+        raise WeightsError(str(e)) from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    tensors = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    if not tensors:
+        raise WeightsError(f"{path} holds no tensors (keys: {_few(list(state), 4)}); is it a "
+                           f"weights file?")
+    return tensors, None
 
 
 _STATIC_UNITS = {"2a": "conv0", "2b": "conv1", "2c": "conv2", "1": "short"}
@@ -154,20 +190,119 @@ def _is_head(key):
     return key.startswith("head.")
 
 
+def _class_count(state):
+    """Classes of the head's fc in a (converted) state dict ([in, classes] in Paddle), or None."""
+    weight = state.get("head.fc.weight")
+    return int(weight.shape[-1]) if weight is not None and len(weight.shape) == 2 else None
+
+
+def _check_head(path, source, report, state, model_state, require_head):
+    """require_head: any head mismatch is an error naming both class counts; otherwise say once
+    that the head starts fresh (fine-tuning, or weights without a head)."""
+    wrong = [k for k, _, _ in report.mismatched if _is_head(k)]
+    missing = [k for k in report.missing if _is_head(k)]
+    if not wrong and not missing:
+        return
+    ours, theirs = _class_count(model_state), _class_count(state)
+    if require_head:
+        if theirs is not None and theirs != ours:
+            raise WeightsError(
+                f"{path}: its head has {theirs} classes but the model's has {ours} "
+                f"(MODEL.head.num_classes). Testing, exporting, predicting or converting needs the "
+                f"checkpoint trained for the config's classes: pass that one, or set "
+                f"MODEL.head.num_classes: {theirs} (and the matching label list) if this file is "
+                f"the model you mean.")
+        raise WeightsError(
+            f"{path} has no weights for the model's {ours}-class head ({_few(missing or wrong)}): "
+            f"testing, exporting or predicting needs a full checkpoint (e.g. "
+            f"output/<model_name>/<model_name>_best.pdparams); backbone-only weights are for "
+            f"training (pretrained: or -w).")
+    if theirs is not None and theirs != ours:
+        logger.info("%s: the head starts fresh for %s classes (the file's head has %s classes): "
+                    "fine-tuning from its backbone.", source, ours, theirs)
+    else:
+        logger.info("%s has no head weights: the model's %s-class head starts fresh.", source,
+                    ours)
+
+
+def _shift_layout(backbone):
+    """(shifted (stage, index) blocks, shift settings) of our ResNet-TSM, or None if unknown."""
+    blocks, depth = getattr(backbone, "blocks", None), getattr(backbone, "depth", None)
+    if blocks is None or depth not in STAGES:
+        return None
+    shifted, settings, i = [], set(), 0
+    for stage, count in enumerate(STAGES[depth][1]):
+        for index in range(count):
+            shift = getattr(blocks[i], "shift", None)
+            i += 1
+            if shift is not None:
+                shifted.append((stage, index))
+                settings.add((shift.mode, float(shift.shift_ratio),
+                              getattr(blocks[i - 1], "shift_place", "residual")))
+    return tuple(shifted), settings
+
+
+def _check_shift_layout(path, conversion, backbone, require_head):
+    """The converted network shifts where and as the source did, or it is not the source's
+    network: an error when testing/exporting (require_head), a warning when training."""
+    layout = _shift_layout(backbone)
+    if conversion.shifted is None or layout is None:
+        return                                      # ImageNet weights: trained without a shift
+    ours, settings = layout
+    theirs = conversion.shifted
+    problem = None
+    if theirs and not ours:
+        problem = (f"it was trained with the temporal shift in {len(theirs)} blocks but the "
+                   f"model shifts none (a TSN config): use a TSM config (ResNetTSM, shift_mode: "
+                   f"bidirectional)")
+    elif ours and not theirs:
+        problem = (f"it was trained without the temporal shift (a TSN checkpoint) but the model "
+                   f"shifts {len(ours)} blocks: use a TSN config (backbone ResNet, or shift_mode: "
+                   f"none)")
+    elif set(ours) != set(theirs):
+        problem = (f"it shifts {len(theirs)} blocks ({_blocks(theirs)}) but the model shifts "
+                   f"{len(ours)} ({_blocks(ours)})")
+    elif theirs and settings != {("bidirectional", 1.0 / FOLD_DIV, "residual")}:
+        mode, ratio, place = sorted(settings)[0]
+        problem = (f"it was trained with the bidirectional residual shift of 1/{FOLD_DIV} of the "
+                   f"channels but the model has shift_mode: {mode}, shift_ratio: {ratio}, "
+                   f"shift_place: {place}: set bidirectional, {1.0 / FOLD_DIV}, residual")
+    if problem is None:
+        return
+    if require_head:
+        raise WeightsError(f"{path}: {problem}; otherwise its answers would not be the "
+                           f"original network's.")
+    logger.warning("%s: %s; training starts from its weights anyway.", path, problem)
+
+
+def _blocks(blocks):
+    names = [f"layer{s + 1}.{i}" for s, i in blocks]
+    return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+
+
+def _note_protocol(source, backbone):
+    """Say when a registered checkpoint's published accuracy was measured on other frames."""
+    spec = PRETRAINED.get(str(source))
+    num_seg = getattr(backbone, "num_seg", None)
+    if spec is not None and spec.segments and num_seg and spec.segments != num_seg:
+        logger.info("%s was tested with %s frames per clip (published top-1 %s); the model "
+                    "takes %s.", source, spec.segments, spec.top1, num_seg)
+
+
 def load_weights(model, source, require_head=False):
     """Load `source` into `model` (a recognizer, or a bare backbone); return the LoadReport.
 
-    require_head: a missing head key is an error (testing a checkpoint) rather than keeping the
-    head's initialisation (starting from ImageNet weights).
+    require_head: the file must hold the model's head for the same classes (testing, export,
+    prediction); otherwise a head it lacks, or one of another class count, starts fresh
+    (training).
     """
-    path = resolve_weights(source)
-    try:
-        state = paddle.load(path)
-    except Exception as e:       # paddle raises several types for a file that is not a state dict
-        raise WeightsError(f"{path} could not be read as Paddle weights ({e}). Is it a "
-                           f".pdparams file?") from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    backbone = getattr(model, "backbone", model)
+    path = resolve_weights(source, getattr(backbone, "depth", None))
+    state, conversion = read_weights(path)
+    if conversion is not None:
+        logger.info(conversion.summary(path))
+        _check_shift_layout(path, conversion, backbone, require_head)
+    _note_protocol(source, backbone)
     model_state = model.state_dict()
     state = convert_keys(state, list(model_state))
     report = LoadReport(source=str(source))
@@ -202,15 +337,14 @@ def load_weights(model, source, require_head=False):
     if missing_backbone:
         raise WeightsError(f"{path} lacks {len(missing_backbone)} backbone tensors of the model: "
                            f"{_few(missing_backbone)}. Check the depth in the config.")
-    missing_head = [k for k in report.missing if _is_head(k)]
-    if missing_head and require_head:
-        raise WeightsError(f"{path} has no weights for the head ({_few(missing_head)}); "
-                           f"a checkpoint to test must hold the whole model.")
+    _check_head(path, source, report, state, model_state, require_head)
 
     for key, value in to_load.items():
-        model_state[key].set_value(value)
+        target = model_state[key]
+        if value.dtype == np.uint16 and target.dtype != paddle.bfloat16:
+            value = (value.astype(np.uint32) << 16).view(np.float32)   # Paddle's bfloat16 arrays
+        if value.dtype.kind == "f" and value.dtype != np.float32 and target.dtype == paddle.float32:
+            value = value.astype(np.float32)          # e.g. a float16 or float64 file
+        target.set_value(value)
     logger.info(str(report))
-    if report.mismatched:
-        logger.warning("skipped the head of %s: its class count differs from the config's; the "
-                       "head keeps its fresh initialisation (expected when fine-tuning).", source)
     return report

@@ -16,6 +16,8 @@ import re
 
 import paddle
 
+from .safe_load import SafeLoadError, load_state
+
 __all__ = ["META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
            "portable_optimizer_state", "restore_optimizer_state",
            "list_checkpoints", "latest_checkpoint", "CheckpointError"]
@@ -70,11 +72,11 @@ def load_checkpoint(prefix):
             raise CheckpointError(f"cannot resume: {path} does not exist. List the checkpoints "
                                   f"in {os.path.dirname(prefix) or '.'} and set resume_epoch to "
                                   f"one that has both .pdparams and .pdopt, or use --resume.")
-    try:
-        model_state = paddle.load(params)
-        opt_state = paddle.load(opt)
-    except Exception as e:     # paddle raises several types for a damaged file
-        raise CheckpointError(f"cannot read checkpoint {prefix}: {e}") from None
+    try:       # the safe reader: a checkpoint can hold tensors and plain values, never code
+        model_state = load_state(params)
+        opt_state = load_state(opt)
+    except (SafeLoadError, OSError) as e:
+        raise CheckpointError(f"cannot resume from {prefix}: {e}") from None
     meta = opt_state.pop(META_KEY, {}) if isinstance(opt_state, dict) else {}
     return model_state, opt_state, meta
 

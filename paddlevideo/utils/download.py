@@ -41,10 +41,11 @@ def _verify(path, size, sha256):
     actual = os.path.getsize(path)
     if size is not None and actual != size:
         return f"size is {actual} bytes, expected {size}"
-    if sha256 is not None:
+    if sha256 is not None:                   # a full digest, or the prefix a file name carries
         digest = file_sha256(path)
-        if digest != sha256.lower():
-            return f"sha256 is {digest}, expected {sha256}"
+        if not digest.startswith(sha256.lower()):
+            expected = sha256 if len(sha256) == 64 else f"one starting with {sha256}"
+            return f"sha256 is {digest}, expected {expected}"
     return None
 
 
@@ -78,7 +79,8 @@ def download(url, dest=None, sha256=None, size=None, progress=True, timeout=60):
     """Return a local path holding `url`'s content, downloading it only if not cached.
 
     `dest` defaults to the cache folder plus the URL's file name. A cached file is reused if it
-    matches `size` and `sha256` (when given); a mismatching one is fetched again.
+    matches `size` and `sha256` (when given; a prefix of 8 or more hex digits, as file names
+    carry them, checks the digest's start); a mismatching one is fetched again.
     """
     dest = dest or cache_dir("weights", os.path.basename(url.split("?")[0]))
     if os.path.exists(dest):
@@ -89,7 +91,7 @@ def download(url, dest=None, sha256=None, size=None, progress=True, timeout=60):
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     part = f"{dest}.part-{os.getpid()}"
     by_hand = (f"Without network access, download {url} on another machine and put it at {dest} "
-               f"(or point the config's `pretrained:` at a local copy).")
+               f"(or pass a local copy instead: -w/-p, or `pretrained:` in the config).")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             length = response.headers.get("Content-Length")

@@ -1,6 +1,7 @@
 """Checkpoint compatibility with PaddleVideo and every style of ImageNet weights."""
 import logging
 import os
+import re
 
 import numpy as np
 import paddle
@@ -18,8 +19,13 @@ def model_cfg(depth=50, num_classes=400, num_seg=8, **backbone):
                                   in_channels=512 if depth < 50 else 2048))
 
 
-def read_spec(shared_dir):
-    rows = open(os.path.join(shared_dir, "spec", "paddlevideo_tsm_r50_state_dict.tsv")).read().split("\n")
+SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paddlevideo_tsm_r50_state_dict.tsv")
+
+
+def read_spec():
+    """PaddleVideo's TSM-R50 checkpoint keys and shapes (a copy of shared/spec's, shipped here so
+    the compatibility tests run in any clone)."""
+    rows = open(SPEC).read().split("\n")
     return {key: [int(d) for d in shape.strip("[]").split(",")]
             for key, shape in (row.split("\t") for row in rows if row)}
 
@@ -29,15 +35,15 @@ def random_state(shapes, seed=0):
     return {k: rng.standard_normal(s).astype("float32") * 0.01 for k, s in shapes.items()}
 
 
-def test_r50_keys_and_shapes_equal_paddlevideo(shared_dir):
-    spec = read_spec(shared_dir)
+def test_r50_keys_and_shapes_equal_paddlevideo():
+    spec = read_spec()
     ours = {k: list(v.shape) for k, v in build_model(model_cfg()).state_dict().items()}
     assert ours == spec
     assert sum(int(np.prod(s)) for s in spec.values()) == 24_380_752
 
 
-def test_paddlevideo_checkpoint_loads_unchanged(shared_dir, tmp_path):
-    state = random_state(read_spec(shared_dir))
+def test_paddlevideo_checkpoint_loads_unchanged(tmp_path):
+    state = random_state(read_spec())
     path = str(tmp_path / "TSM_k400.pdparams")
     paddle.save(state, path)
     model = build_model(model_cfg())
@@ -49,9 +55,9 @@ def test_paddlevideo_checkpoint_loads_unchanged(shared_dir, tmp_path):
         np.testing.assert_array_equal(loaded[key].numpy(), state[key])
 
 
-def test_nhwc_model_loads_the_same_checkpoint(shared_dir, tmp_path):
+def test_nhwc_model_loads_the_same_checkpoint(tmp_path):
     path = str(tmp_path / "TSM_ucf101_amp_nhwc.pdparams")
-    paddle.save(random_state(read_spec(shared_dir)), path)
+    paddle.save(random_state(read_spec()), path)
     report = load_weights(build_model(model_cfg(data_format="NHWC")), path, require_head=True)
     assert len(report.matched) == 267
 
@@ -146,30 +152,87 @@ def test_other_depth_is_an_error(tmp_path):
         load_weights(build_model(model_cfg(18, num_classes=5)), path)
 
 
-def test_head_of_another_class_count_is_skipped_with_a_warning(tmp_path, caplog):
+def _k400_checkpoint(tmp_path):
     paddle.seed(0)
     kinetics = build_model(model_cfg(18, num_classes=400))
     path = str(tmp_path / "k400.pdparams")
     paddle.save(kinetics.state_dict(), path)
+    return kinetics, path
+
+
+def test_training_starts_a_fresh_head_for_other_classes_and_says_so_once(tmp_path, caplog):
+    kinetics, path = _k400_checkpoint(tmp_path)
     ucf = build_model(model_cfg(18, num_classes=101))
     fresh_fc = ucf.head.fc.weight.numpy().copy()
     with caplog.at_level(logging.INFO, logger="paddlevideo"):
         report = load_weights(ucf, path)
     assert [k for k, _, _ in report.mismatched] == ["head.fc.weight", "head.fc.bias"]
-    assert "skipped the head" in caplog.text and "[512, 400] in file vs [512, 101] in model" in caplog.text
+    fresh = [r.getMessage() for r in caplog.records if "starts fresh" in r.getMessage()]
+    assert len(fresh) == 1 and "101 classes" in fresh[0] and "400 classes" in fresh[0], fresh
     np.testing.assert_array_equal(ucf.head.fc.weight.numpy(), fresh_fc)
     np.testing.assert_array_equal(ucf.backbone.res5b.conv1._conv.weight.numpy(),
                                   kinetics.backbone.res5b.conv1._conv.weight.numpy())
+
+
+def test_testing_with_a_head_of_other_classes_is_an_error_naming_both_counts(tmp_path):
+    _, path = _k400_checkpoint(tmp_path)
+    ucf = build_model(model_cfg(18, num_classes=101))
+    before = ucf.backbone.conv._conv.weight.numpy().copy()
+    with pytest.raises(WeightsError) as err:
+        load_weights(ucf, path, require_head=True)
+    message = str(err.value)
+    assert "\n" not in message and path in message
+    assert "head has 400 classes but the model's has 101" in message
+    assert "MODEL.head.num_classes: 400" in message
+    np.testing.assert_array_equal(ucf.backbone.conv._conv.weight.numpy(), before)  # untouched
 
 
 def test_testing_a_backbone_only_file_requires_the_head(tmp_path):
     model = build_model(model_cfg(18, num_classes=5))
     path = str(tmp_path / "imagenet.pdparams")
     paddle.save(_imagenet_backbone_relative(model), path)
-    with pytest.raises(WeightsError, match="no weights for the head"):
+    with pytest.raises(WeightsError, match="no weights for the model's 5-class head") as err:
         load_weights(model, path, require_head=True)
+    assert path in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_folder_as_weights_names_the_checkpoints_inside(tmp_path):
+    folder = tmp_path / "output" / "TSM"
+    folder.mkdir(parents=True)
+    model = build_model(model_cfg(18, num_classes=5))
+    for name in ("TSM_epoch_00001.pdparams", "TSM_best.pdparams"):
+        paddle.save(model.state_dict(), str(folder / name))
+    with pytest.raises(WeightsError, match="is a folder; pass the checkpoint inside it, e.g. "
+                       + re.escape(str(folder / "TSM_best.pdparams"))) as err:
+        load_weights(model, str(folder), require_head=True)
+    assert "TSM_epoch_00001.pdparams" in str(err.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(WeightsError, match="folder with no .pdparams checkpoint"):
+        load_weights(model, str(empty))
 
 
 def test_missing_file_names_the_choices():
     with pytest.raises(WeightsError, match="not found.*ResNet50_pretrain"):
         load_weights(build_model(model_cfg(18, num_classes=5)), "/nonexistent/weights.pdparams")
+
+
+def test_half_and_bfloat16_checkpoints_load_as_their_values(tmp_path):
+    """paddle.save stores bfloat16 as uint16 arrays: they load as the numbers, not raw bits."""
+    paddle.seed(0)
+    source = build_model(model_cfg(18, num_classes=5))
+    for dtype in ("float16", "bfloat16"):
+        state = {k: v.astype(dtype) for k, v in source.state_dict().items()}
+        path = str(tmp_path / f"{dtype}.pdparams")
+        paddle.save(state, path)
+        target = build_model(model_cfg(18, num_classes=5))
+        load_weights(target, path, require_head=True)
+        want = state["backbone.res3a.conv1._conv.weight"].astype("float32").numpy()
+        np.testing.assert_array_equal(target.backbone.res3a.conv1._conv.weight.numpy(), want)
+
+
+def test_an_optimizer_file_given_as_weights_is_a_clear_error(tmp_path):
+    path = str(tmp_path / "TSM_best.pdopt")
+    paddle.save({"LR_Scheduler": {"last_epoch": 3}, "paddlevideo_meta": {"epochs_done": 3}}, path)
+    with pytest.raises(WeightsError, match="holds no tensors"):
+        load_weights(build_model(model_cfg(18, num_classes=5)), path)

@@ -129,3 +129,101 @@ def test_registered_name_in_a_config_downloads_and_loads(server, monkeypatch):
     cfg.backbone.pretrained = server + "/r18.pdparams"             # a plain URL works too
     build_model(cfg)
     assert Handler.hits == ["/r18.pdparams", "/r18.pdparams"]     # different cache names
+
+
+def _dead_port():
+    with socket.socket() as s:                       # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def offline_name(monkeypatch):
+    url = f"http://127.0.0.1:{_dead_port()}/TSM_offline.pdparams"
+    monkeypatch.setitem(PRETRAINED, "TSM_offline", WeightsSpec("TSM_offline", url, "test"))
+    return url
+
+
+def test_offline_registered_name_is_one_error_with_the_whole_story(offline_name, cache):
+    from paddlevideo.modeling.weights import WeightsDownloadError, WeightsError, resolve_weights
+    with pytest.raises(WeightsDownloadError) as err:
+        resolve_weights("TSM_offline")
+    assert isinstance(err.value, WeightsError) and isinstance(err.value, DownloadError)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("weights 'TSM_offline': could not download")
+    assert offline_name in message
+    assert str(cache / "weights" / "TSM_offline.pdparams") in message
+
+
+def test_every_tool_prints_the_offline_error_as_one_line(offline_name, tmp_path, capsys):
+    """tools/main.py (train and --test) and tools/export_model.py: one line, no traceback."""
+    import importlib.util
+    import sys
+    from paddlevideo.deploy.cli import run_export
+    from paddlevideo.tasks.cli import main
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, os.path.join(repo, "tests", "tasks"))
+    try:
+        from synthetic import write_config          # registers the in-memory data set
+    finally:
+        sys.path.pop(0)
+    config = write_config(tmp_path, epochs=1)
+    spec = importlib.util.spec_from_file_location("export_tool",
+                                                  os.path.join(repo, "tools", "export_model.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    runs = {"train": lambda: main(["-c", config, "-w", "TSM_offline"]),
+            "test": lambda: main(["--test", "-c", config, "-w", "TSM_offline"]),
+            "export": lambda: run_export(tool.parse_args(
+                ["-c", os.path.join(repo, "configs", "recognition", "tsm", "tsm_demo.yaml"),
+                 "-p", "TSM_offline", "-o", str(tmp_path / "inference")]))}
+    for what, run in runs.items():
+        capsys.readouterr()
+        assert run() != 0, what
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: weights 'TSM_offline': could not download"), (what, err)
+        assert offline_name in err[-1] and "Traceback" not in "\n".join(err), (what, err)
+
+
+def test_imagenet_name_follows_the_models_depth(server, monkeypatch):
+    """`pretrained: ImageNet` on a ResNet-18 fetches the depth-18 file (a torchvision file here,
+    checked against the sha256 prefix its name carries) and loads it without permutation."""
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, os.path.join(repo, "tests", "modeling"))
+    try:
+        from torch_files import save_torch
+        from tsm_reference import random_state
+    finally:
+        sys.path.pop(0)
+    state = {k[len("module.base_model."):].replace(".conv1.net.", ".conv1."): v
+             for k, v in random_state(18, 5).items() if k.startswith("module.base_model.")}
+    os.makedirs(os.environ["PADDLEVIDEO_HOME"], exist_ok=True)
+    path = save_torch(state, os.path.join(os.environ["PADDLEVIDEO_HOME"], "r18.pth"))
+    data = open(path, "rb").read()
+    prefix = hashlib.sha256(data).hexdigest()[:8]
+    Handler.files[f"/resnet18-{prefix}.pth"] = data
+    monkeypatch.setitem(PRETRAINED, "ResNet18_torchvision", WeightsSpec(
+        "ResNet18_torchvision", f"{server}/resnet18-{prefix}.pth", "test", sha256=prefix,
+        format="torchvision", dataset="ImageNet", depth=18))
+    cfg = AttrDict(framework="Recognizer2D",
+                   backbone=AttrDict(name="ResNetTSM", depth=18, num_seg=4, pretrained="ImageNet"),
+                   head=AttrDict(name="TSMHead", num_classes=5, in_channels=512))
+    model = build_model(cfg)
+    np.testing.assert_array_equal(model.backbone.res3a.short._conv.weight.numpy(),
+                                  state["layer2.0.downsample.0.weight"])
+    assert Handler.hits == [f"/resnet18-{prefix}.pth"]
+    cfg.backbone.depth = 34
+    monkeypatch.setitem(PRETRAINED, "ImageNet", WeightsSpec(
+        "ImageNet", "", "ImageNet weights of the model's depth", format="alias",
+        by_depth=((18, "ResNet18_torchvision"),)))
+    from paddlevideo.modeling.weights import WeightsError
+    with pytest.raises(WeightsError, match="none is registered for depth 34"):
+        build_model(cfg)
+
+
+def test_a_file_whose_hash_prefix_differs_is_refused(server, cache):
+    Handler.files["/resnet18-00000000.pth"] = PAYLOAD
+    with pytest.raises(DownloadError, match="expected one starting with 00000000"):
+        download(server + "/resnet18-00000000.pth", sha256="00000000", progress=False)
+    assert os.listdir(cache / "weights") == []

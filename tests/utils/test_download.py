@@ -156,10 +156,9 @@ def test_offline_registered_name_is_one_error_with_the_whole_story(offline_name,
 
 
 def test_every_tool_prints_the_offline_error_as_one_line(offline_name, tmp_path, capsys):
-    """tools/main.py (train and --test) and tools/export_model.py: one line, no traceback."""
-    import importlib.util
+    """tools/main.py (train and --test), export and online predict: one line, no traceback."""
     import sys
-    from paddlevideo.deploy.cli import run_export
+    from paddlevideo.deploy.cli import export_main, online_main
     from paddlevideo.tasks.cli import main
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, os.path.join(repo, "tests", "tasks"))
@@ -168,15 +167,14 @@ def test_every_tool_prints_the_offline_error_as_one_line(offline_name, tmp_path,
     finally:
         sys.path.pop(0)
     config = write_config(tmp_path, epochs=1)
-    spec = importlib.util.spec_from_file_location("export_tool",
-                                                  os.path.join(repo, "tools", "export_model.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    demo = os.path.join(repo, "configs", "recognition", "tsm", "tsm_demo.yaml")
+    online = os.path.join(repo, "configs", "recognition", "tsm", "tsm_online_demo.yaml")
     runs = {"train": lambda: main(["-c", config, "-w", "TSM_offline"]),
             "test": lambda: main(["--test", "-c", config, "-w", "TSM_offline"]),
-            "export": lambda: run_export(tool.parse_args(
-                ["-c", os.path.join(repo, "configs", "recognition", "tsm", "tsm_demo.yaml"),
-                 "-p", "TSM_offline", "-o", str(tmp_path / "inference")]))}
+            "export": lambda: export_main(["-c", demo, "-p", "TSM_offline",
+                                           "-o", str(tmp_path / "inference")]),
+            "online": lambda: online_main(["-i", str(tmp_path / "none.mp4"), "-c", online,
+                                           "-w", "TSM_offline"])}
     for what, run in runs.items():
         capsys.readouterr()
         assert run() != 0, what

@@ -48,7 +48,7 @@ def model_config(depth, classes, num_seg):
 def original_names(state, backbone):
     """Our state dict under the original TSM code's key names (the inverse of the conversion's
     renaming; the weights are not permuted, which changes nothing about cost)."""
-    from paddlevideo.modeling.backbones.resnet_tsm import STAGES, _block_name
+    from paddlevideo.modeling.backbones.resnet_tsm import STAGES, block_name
     depth = backbone.depth
     kind, blocks = STAGES[depth]
     torch_bn = {"weight": "weight", "bias": "bias", "_mean": "running_mean",
@@ -57,7 +57,7 @@ def original_names(state, backbone):
     flat = 0
     for stage, count in enumerate(blocks):
         for i in range(count):
-            ours = "backbone." + _block_name(depth, stage, i)
+            ours = "backbone." + block_name(depth, stage, i)
             theirs = f"layer{stage + 1}.{i}"
             shifted = backbone.blocks[flat].shift is not None
             flat += 1
@@ -105,7 +105,8 @@ def check_reference(depth, folder, num_seg, size, threads, scratch):
     """Max |diff| / logit std of the converted model vs PyTorch, per engine and file."""
     import paddle
     from paddlevideo.deploy import InferenceEngine, export_model
-    from paddlevideo.deploy.onnx_export import cpu_session, export_onnx
+    from paddlevideo.deploy.onnx_export import export_onnx
+    from paddlevideo.deploy.runtime import onnx_path, ort_session
     from paddlevideo.modeling import build_model
     from paddlevideo.modeling.weights import load_weights
     clips = np.load(os.path.join(folder, f"r{depth}_input.npy"))
@@ -121,8 +122,8 @@ def check_reference(depth, folder, num_seg, size, threads, scratch):
         result = export_model(model, out, "TSM", num_seg=num_seg, target_size=size)
         got["paddle_inference"] = InferenceEngine(out, precision="fp32",
                                                   cpu_threads=threads)(clips)
-        onnx_file, _ = export_onnx(result.model_file, result.params_file, check=False)
-        session = cpu_session(onnx_file, threads)
+        export_onnx(result.model_file, result.params_file, input_shape=[-1, num_seg, 3, size, size], threads=threads)
+        session = ort_session(onnx_path(result.model_file), threads)
         got["onnxruntime"] = session.run(None, {session.get_inputs()[0].name: clips})[0]
         rows[name] = {engine: {"max_abs_diff": float(np.abs(v - want).max()),
                                "rel_to_std": float(np.abs(v - want).max() / want.std()),

@@ -1,7 +1,7 @@
 """Build a recognizer from the MODEL section of a config."""
 from ..utils.config import AttrDict, ConfigError
 from .registry import BACKBONES, HEADS, RECOGNIZERS
-from .weights import WeightsError, load_weights
+from .weights import load_weights
 
 __all__ = ["build_backbone", "build_head", "build_model", "model_from_config"]
 
@@ -45,13 +45,6 @@ def model_from_config(cfg, weights=None, require_head=True):
     model_cfg = cfg["MODEL"] if "MODEL" in cfg else cfg
     model = build_model(model_cfg, load_pretrained=False)
     if weights:
-        report = load_weights(model, weights, require_head=require_head)
-        head = [m for m in getattr(report, "mismatched", []) if m[0].startswith("head.")]
-        if require_head and head:
-            _, file_shape, model_shape = head[0]
-            raise WeightsError(f"{weights} holds a head for {file_shape[-1]} classes but the "
-                               f"config's MODEL.head.num_classes is {model_shape[-1]}: use weights "
-                               f"trained for these classes, or set MODEL.head.num_classes="
-                               f"{file_shape[-1]} with the label list of those classes.")
+        load_weights(model, weights, require_head=require_head)
     model.eval()
     return model

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backbones.resnet_tsm import STAGES, _block_name
+from .backbones.resnet_tsm import STAGES, block_name
 
 __all__ = ["FOLD_DIV", "Conversion", "ConversionError", "convert_torch_checkpoint",
            "fold_swap", "swap_shift_folds", "SOURCE_NAMES"]
@@ -52,7 +52,7 @@ _PATTERNS = {
     "mit-han-lab": [
         (re.compile(r"^base_model\.conv1\.(weight)$"), "stem_conv"),
         (re.compile(rf"^base_model\.bn1\.{_PARAM}$"), "stem_bn"),
-        (re.compile(rf"^base_model\.layer(\d)\.(\d+)\.conv(\d)\.(net\.)?(weight)$"), "conv"),
+        (re.compile(r"^base_model\.layer(\d)\.(\d+)\.conv(\d)\.(net\.)?(weight)$"), "conv"),
         (re.compile(rf"^base_model\.layer(\d)\.(\d+)\.bn(\d)\.{_PARAM}$"), "bn"),
         (re.compile(r"^base_model\.layer(\d)\.(\d+)\.downsample\.0\.(weight)$"), "short_conv"),
         (re.compile(rf"^base_model\.layer(\d)\.(\d+)\.downsample\.1\.{_PARAM}$"), "short_bn"),
@@ -207,7 +207,7 @@ def _our_name(unit, depth, bottleneck, prefix):
         return f"{prefix}conv"
     if unit[0] == "fc":
         return "head.fc" if prefix else "fc"
-    block = _block_name(depth, unit[1] - 1, unit[2])
+    block = block_name(depth, unit[1] - 1, unit[2])
     if unit[0] == "short":
         return f"{prefix}{block}.short"
     return f"{prefix}{block}.conv{unit[3] - 1}"
@@ -246,7 +246,7 @@ def swap_shift_folds(state, depth, prefix="backbone."):
     streams.add(stem)
     for stage, count in enumerate(blocks):
         for i in range(count):
-            block = prefix + _block_name(depth, stage, i)
+            block = prefix + block_name(depth, stage, i)
             c_in = state[f"{block}.conv0._conv.weight"].shape[1]
             c_out = state[f"{block}.{last}._conv.weight"].shape[0]
             unit_in(f"{block}.conv0", fold_swap(c_in))

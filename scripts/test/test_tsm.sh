@@ -3,7 +3,7 @@
 # test_results.json, predictions.jsonl and confusion_matrix.png to <output_dir>/test_<weights>/.
 #
 #   scripts/test/test_tsm.sh WEIGHTS [CONFIG] [main.py flags...]
-#   scripts/test/test_tsm.sh output/TSM/TSM_best.pdparams
+#   scripts/test/test_tsm.sh output/tsm_k400_videos/TSM_best.pdparams
 #   scripts/test/test_tsm.sh TSM_k400 configs/recognition/tsm/tsm_k400_videos.yaml
 set -euo pipefail
 cd "$(dirname "$0")/../.."

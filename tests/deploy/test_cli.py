@@ -51,7 +51,7 @@ def test_head_of_another_class_count_is_refused_by_export_and_online(tmp_path, c
     out = tmp_path / "out"
     assert export_main(["-c", cfg, "-p", uni, "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error:") and "5 classes" in err and "num_classes is 10" in err
+    assert err.startswith("error:") and "head has 5 classes" in err and "has 10" in err
     assert not out.exists()
     if os.path.isdir(VIDEOS):
         video = os.path.join(VIDEOS, "example.avi")
@@ -107,7 +107,8 @@ def test_unreachable_weights_name_is_one_line_in_every_tool(tmp_path, monkeypatc
     assert online_main(["-i", "0", "-c", cfg, "-w", "TSM_k400"]) == 1
     lines.append(capsys.readouterr().err)
     for err in lines:
-        assert err.startswith("error: could not download http://127.0.0.1:9/TSM_k400.pdparams")
+        assert err.startswith("error: weights 'TSM_k400': could not download "
+                              "http://127.0.0.1:9/TSM_k400.pdparams")
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert lines[0] == lines[1]
 

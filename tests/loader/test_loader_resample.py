@@ -1,6 +1,5 @@
 """Resizing gives PIL's bilinear frames (as PaddleVideo's and TSM's pipelines made them), also
 where PIL antialiases: high-resolution sources shrunk 3x to 8x."""
-import os
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from paddlevideo.metrics import (METRICS, build_metric, confusion_matrix, most_confused_classes,
+from paddlevideo.metrics import (METRICS, build_metric, most_confused_classes,
                                  worst_pairs, write_confusion_png)
 from paddlevideo.utils.config import AttrDict, ConfigError
 

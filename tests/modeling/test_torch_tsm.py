@@ -118,14 +118,15 @@ def test_converted_r50_is_the_original_in_paddle_inference_and_onnx_runtime(orig
     """The export is the native graph with other weights; ResNet-101's export is measured by
     benchmarks/converted_weights.py (slow for CI)."""
     from paddlevideo.deploy import InferenceEngine, export_model
-    from paddlevideo.deploy.onnx_export import cpu_session, export_onnx
+    from paddlevideo.deploy.onnx_export import export_onnx
+    from paddlevideo.deploy.runtime import onnx_path, ort_session
     path, clips, want = original[50]
     model = tsm(50, 10)
     load_weights(model, path, require_head=True)
     result = export_model(model, str(tmp_path), "TSM", num_seg=8, target_size=32, verify=False)
     assert_original(InferenceEngine(str(tmp_path), precision="fp32", cpu_threads=1)(clips), want)
-    onnx_file, _ = export_onnx(result.model_file, result.params_file, check=False)
-    session = cpu_session(onnx_file, 1)
+    export_onnx(result.model_file, result.params_file, input_shape=[-1, 8, 3, 32, 32], threads=1)
+    session = ort_session(onnx_path(result.model_file), 1)
     assert_original(session.run(None, {session.get_inputs()[0].name: clips})[0], want)
 
 

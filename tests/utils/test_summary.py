@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from paddlevideo.modeling import build_model
 from paddlevideo.utils.config import AttrDict

@@ -16,7 +16,7 @@ from ...utils.config import ConfigError
 from ..registry import BACKBONES
 from ..shift import SHIFT_MODES, TemporalShift, check_shift_ratio
 
-__all__ = ["ResNetTSM", "ConvBNLayer", "BasicBlock", "BottleneckBlock", "STAGES"]
+__all__ = ["ResNetTSM", "block_name", "ConvBNLayer", "BasicBlock", "BottleneckBlock", "STAGES"]
 
 # depth -> (block type, blocks per stage)
 STAGES = {
@@ -120,7 +120,7 @@ def _projection(in_channels, out_channels, stride, data_format):
     return ConvBNLayer(in_channels, out_channels, 1, stride, act=False, data_format=data_format)
 
 
-def _block_name(depth, stage, index):
+def block_name(depth, stage, index):
     """PaddleVideo's names: res2a, res2b, ...; res4a, res4b1, res4b2, ... in deep third stages."""
     prefix = f"res{stage + 2}"
     if depth in (101, 152) and stage == 2:
@@ -182,12 +182,12 @@ class ResNetTSM(nn.Layer):
                     if shift.fold(channels_in) == 0:
                         raise ConfigError(
                             f"shift_ratio {shift_ratio} shifts no channel of the "
-                            f"{channels_in}-channel input of {_block_name(depth, stage, i)} "
+                            f"{channels_in}-channel input of {block_name(depth, stage, i)} "
                             f"(int({channels_in} * {shift_ratio}) = 0); use at least "
                             f"1/{channels_in}.")
                 stride = 2 if i == 0 and stage > 0 else 1
                 block = block_cls(channels_in, channels, stride, shift, shift_place, data_format)
-                self.blocks.append(self.add_sublayer(_block_name(depth, stage, i), block))
+                self.blocks.append(self.add_sublayer(block_name(depth, stage, i), block))
                 channels_in = channels * block_cls.expansion
         self.out_channels = channels_in
 

@@ -302,20 +302,21 @@ class LoaderPass:
 
 
 def _shutdown(it, timeout=10.0):
-    """End a Paddle DataLoader iterator now: its reader thread, then its workers (waiting up to
-    `timeout` seconds for each to finish its batch before terminating it)."""
-    reader = getattr(it, "_reader", None)
-    if reader is not None and not getattr(it, "_shutdown", True):
-        reader.shutdown()
+    """End a Paddle DataLoader iterator now: its feeding thread and queue, its workers (waiting
+    up to `timeout` seconds for each to finish its batch before terminating it), then its
+    reader. The queue must close first: a reader waiting on an empty queue never returns."""
     workers = getattr(it, "_workers", None)
     if workers is None:
         it._try_shutdown_all()
-        return
-    it._try_shutdown_all(timeout)
-    for worker in workers:
-        if worker.is_alive():
-            worker.terminate()
-            worker.join(timeout)
+    else:
+        it._try_shutdown_all(timeout)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(timeout)
+    reader = getattr(it, "_reader", None)
+    if reader is not None:
+        reader.shutdown()
 
 
 def _paddle_dataset_class():

@@ -2,6 +2,7 @@
 mid-epoch without loading the skipped batches, workers ended with each pass, tracker."""
 import glob
 import os
+import time
 
 import numpy as np
 import pytest
@@ -160,16 +161,18 @@ def test_starting_mid_epoch_skips_batches_in_the_sampler():
 
 
 class Counting:
-    """A dataset of constant clips that records which samples were loaded."""
+    """A dataset of constant clips that records which samples were loaded (taking `delay`
+    seconds for each)."""
 
-    def __init__(self, n=12):
-        self.n, self.loaded = n, []
+    def __init__(self, n=12, delay=0.0):
+        self.n, self.loaded, self.delay = n, [], delay
 
     def __len__(self):
         return self.n
 
     def load(self, i, rng):
         self.loaded.append(i)
+        time.sleep(self.delay)
         return np.full((2, 3, 4, 4), i, np.float32), i % 3
 
     def path(self, i):
@@ -218,6 +221,14 @@ def test_each_pass_ends_its_workers_however_it_stops():
             raise RuntimeError
     assert children() == before
     assert len(list(loader)) == 6 and children() == before     # exhausted
+    # closed after taking every batch but before asking for one more, as the training loop
+    # does, when Paddle's reader waits on an empty queue (closing it in the wrong order hangs)
+    for workers in (0, 2):
+        loader = build_dataloader(Counting(n=4, delay=0.1), 2, num_workers=workers)
+        batches = iter(loader)
+        assert [int(next(batches)[0].shape[0]) for _ in range(len(loader))] == [2, 2]
+        batches.close()
+        assert children() == before
 
 
 def test_failure_tracker(data):

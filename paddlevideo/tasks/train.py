@@ -564,6 +564,7 @@ class Trainer:
             self.check_finite(epochs_done, stats, collective)
         if self.saved_at != (epochs_done, steps):
             self.save(epochs_done, steps)
+        self.draw_curves()              # with the rates logged so far, for the resumed run
         where = self.last_saved if self.rank == 0 else "rank 0's checkpoint"
         raise TrainingInterrupted(
             f"training stopped by {signal.Signals(self.stop.signum).name} after {epochs_done} "

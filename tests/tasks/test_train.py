@@ -190,6 +190,10 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path, monkeypatc
     assert len(loaded) == 4
     # the interrupted checkpoint went once its epoch was complete
     assert [c[:2] for c in list_checkpoints(str(out), "Tiny")] == [(1, 0), (2, 0)]
+    # the curves go on where the interrupted run left them: each epoch and logged step once
+    curves = json.loads((out / "training_curves.json").read_text())
+    assert [row["epoch"] for row in curves["epochs"]] == [1, 2]
+    assert [p for p, _ in curves["lr"]] == [0.25 * i for i in range(8)]
     # a finished run says so and trains nothing
     made = (out / "Tiny_epoch_00002.pdparams").stat().st_mtime_ns
     result = train_model(get_config(path), resume=True)

@@ -144,8 +144,11 @@ def _pss_mb(pid):
 def _children(pid):
     found = []
     for path in glob.glob(f"/proc/{pid}/task/*/children"):
-        with open(path) as f:
-            found += [int(c) for c in f.read().split()]
+        try:
+            with open(path) as f:
+                found += [int(c) for c in f.read().split()]
+        except OSError:                 # a thread that ended meanwhile
+            pass
     return found
 
 

@@ -18,9 +18,11 @@ SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference"]
 
 
 def _published():
-    """{file: (mtime, sha256)} of benchmarks/results."""
+    """{file: (mtime, sha256)} of benchmarks/results and its subfolders."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(RESULTS, "*"))):
+    for path in sorted(glob.glob(os.path.join(RESULTS, "**", "*"), recursive=True)):
+        if os.path.isdir(path):
+            continue
         with open(path, "rb") as f:
             out[path] = (os.stat(path).st_mtime_ns, hashlib.sha256(f.read()).hexdigest())
     return out

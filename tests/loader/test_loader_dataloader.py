@@ -186,8 +186,11 @@ def children():
     """Live child processes of this process (Linux)."""
     found = set()
     for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
-        with open(path) as f:
-            found.update(f.read().split())
+        try:
+            with open(path) as f:
+                found.update(f.read().split())
+        except OSError:                 # a thread that ended meanwhile
+            pass
     return found
 
 

@@ -349,7 +349,8 @@ def main():
     fast, dyg = results.get("test_fast", {}), results.get("test_dygraph_all", {})
     if "probs" in fast and "probs" in dyg:
         fast_probs, dyg_probs = np.array(fast["probs"]), np.array(dyg["probs"])
-        results["test_fast_vs_dygraph_max_prob_diff"] = float(np.max(np.abs(fast_probs - dyg_probs)))
+        results["test_fast_vs_dygraph_max_prob_diff"] = float(np.max(np.abs(fast_probs -
+                                                                            dyg_probs)))
         results["test_fast_same_top1"] = bool(np.argmax(fast_probs) == np.argmax(dyg_probs))
         top2 = np.sort(dyg_probs.reshape(-1))[-2:]
         results["test_fast_top1_margin"] = float(top2[1] - top2[0])  # dygraph's best minus next

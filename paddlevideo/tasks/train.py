@@ -305,7 +305,8 @@ class Trainer:
                     f"model_name, or choose another folder with -o output_dir=...")
         if self.cfg.get("resume_epoch"):
             epoch = int(self.cfg["resume_epoch"])
-            later = [c[2] for c in list_checkpoints(self.out, self.model_name) if c[:2] > (epoch, 0)]
+            later = [c[2] for c in list_checkpoints(self.out, self.model_name)
+                     if c[:2] > (epoch, 0)]
             if not later:
                 return None
             return (f"resume_epoch={epoch} would overwrite the later checkpoints in {self.out} "
@@ -593,7 +594,8 @@ class Trainer:
                 self.best = val["top1"]
                 target = self.save(done, best=True)
                 if target:
-                    logger.info(f"[EVAL] best top1 so far: {self.best:.5f}; saved {target}.pdparams")
+                    logger.info(f"[EVAL] best top1 so far: {self.best:.5f}; saved "
+                                f"{target}.pdparams")
         self.curves.add_epoch(done, loss if stats.samples else None,
                               top1 if stats.samples else None, val.get("loss"), val.get("top1"))
         self.draw_curves()

@@ -4,7 +4,8 @@ Names follow PaddleVideo: `<model_name>_epoch_00003.pdparams` (model) + `.pdopt`
 its learning-rate schedule), and `<model_name>_best.pdparams` + `.pdopt`. A checkpoint written
 when a run is interrupted mid-epoch (SIGINT/SIGTERM) is `<model_name>_epoch_00004_step_00012`:
 12 steps of epoch 4 done. The `.pdopt` also holds `paddlevideo_meta` (epochs done, steps done in
-the next epoch, best top-1, seed) so a resumed run continues exactly where it stopped.
+the next epoch, best top-1, seed, and what the run was: backbone, head, optimizer) so a resumed
+run continues exactly where it stopped, and only with a config that fits.
 
 Every file is written to a temporary name and renamed into place, so a crash or a full disk
 never leaves a half-written checkpoint under a real name, and an existing good checkpoint is
@@ -148,10 +149,11 @@ def check_resumable(prefix, params, opt_state, meta, model, expected, accumulato
     """Raise CheckpointError unless the checkpoint fits this run.
 
     `expected` describes the run by config keys ({'MODEL.head.num_classes': 400, ...,
-    'OPTIMIZER.name': 'Momentum'}, as training writes them into the meta); `accumulators` is what its optimizer keeps per parameter
-    ({kind: has the parameter's shape}, solver.accumulator_kinds). Checkpoints that record the
-    run are compared key by key; every checkpoint is also compared tensor by tensor with the
-    model and its optimizer state with the accumulators, so older checkpoints are checked too.
+    'OPTIMIZER.name': 'Momentum'}, as training writes them into the meta); `accumulators` is
+    what its optimizer keeps per parameter ({kind: has the parameter's shape},
+    solver.accumulator_kinds). Checkpoints that record the run are compared key by key; every
+    checkpoint is also compared tensor by tensor with the model and its optimizer state with
+    the accumulators, so older checkpoints are checked too.
     """
     ours, theirs = {}, {}
     for key, value in expected.items():
@@ -167,8 +169,9 @@ def check_resumable(prefix, params, opt_state, meta, model, expected, accumulato
         ours[classes] = int(state[fc].shape[-1])
         theirs[classes] = int(params[fc].shape[-1])
     if missing or extra:
-        problems.append(f"its model has {len(extra)} tensors this one lacks and lacks {len(missing)}"
-                        f" of this one's (e.g. {(extra or missing)[0]}): another network or depth")
+        problems.append(f"its model has {len(extra)} tensors this one lacks and lacks "
+                        f"{len(missing)} of this one's (e.g. {(extra or missing)[0]}): another "
+                        f"network or depth")
     for key in reshaped:
         if key.startswith("head.fc.") and classes in theirs:
             continue
@@ -220,7 +223,6 @@ def _optimizer_problems(opt_state, model, optimizer_name, wanted):
             return [f"master weight {name} is {list(value.shape)}, the parameter "
                     f"{list(params[name].shape)}"]
     return []
-
 
 
 def _name_maps(model):

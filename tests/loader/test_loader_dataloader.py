@@ -129,7 +129,8 @@ def test_distributed_loaders(data):
 def shares(n, w, seed, epoch, drop_last=True, batch=2):
     out = []
     for r in range(w):
-        s = DistributedTrainBatchSampler(n, batch, w, r, shuffle=True, drop_last=drop_last, seed=seed)
+        s = DistributedTrainBatchSampler(n, batch, w, r, shuffle=True, drop_last=drop_last,
+                                         seed=seed)
         s.set_epoch(epoch)
         batches = list(s)
         assert len(batches) == len(s)

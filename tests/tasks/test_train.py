@@ -59,7 +59,8 @@ def validation_loss(cfg, weights):
 
 def test_training_learns_logs_saves_and_tests(tmp_path):
     path = write_config(tmp_path, epochs=5, lr="{name: PiecewiseDecay, boundaries: [4], "
-                                               "values: [0.005, 0.001]}", more="keep_checkpoints: 2\n")
+                                               "values: [0.005, 0.001]}",
+                        more="keep_checkpoints: 2\n")
     cfg = get_config(path)
     result = train_model(cfg, validate=True)
     out = tmp_path / "out"
@@ -264,7 +265,8 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_config(tmp_path, refe
               r"MODEL.backbone.num_seg 4; this run has MODEL.backbone.num_seg 2"),
              (["MODEL.backbone.depth=34"], r"MODEL.backbone.depth 18; this run has "
                                           r"MODEL.backbone.depth 34.*another network or depth"),
-             (["OPTIMIZER.name=Adam"], r"OPTIMIZER.name Momentum; this run has OPTIMIZER.name Adam")]
+             (["OPTIMIZER.name=Adam"],
+              r"OPTIMIZER.name Momentum; this run has OPTIMIZER.name Adam")]
     for overrides, message in cases:
         with pytest.raises(CheckpointError, match=r"cannot resume from .*Tiny_epoch_00002: it was "
                                                   r"trained with " + message):

@@ -17,7 +17,8 @@ def test_keeps_the_last_epochs_and_the_best_and_drops_superseded_step_checkpoint
     assert sorted(p.rsplit("/", 1)[1] for p in gone) == ["M_epoch_00001", "M_epoch_00002",
                                                            "M_epoch_00003_step_00010"]
     assert [c[:2] for c in list_checkpoints(str(tmp_path), "M")] == [(3, 0), (4, 0)]
-    assert (tmp_path / "M_best.pdopt").is_file() and (tmp_path / "Other_epoch_00001.pdopt").is_file()
+    assert (tmp_path / "M_best.pdopt").is_file()
+    assert (tmp_path / "Other_epoch_00001.pdopt").is_file()
     assert not (tmp_path / "M_epoch_00001.pdopt").exists()       # the optimizer state goes too
     # an interrupted checkpoint is kept while it is the furthest point, an older one goes
     touch(tmp_path, "M_epoch_00005_step_00003", "M_epoch_00005_step_00007")

@@ -3,8 +3,8 @@
     from paddlevideo.loader import build_dataset, build_dataloader, Compose, FailureTracker
 """
 from . import datasets, pipelines  # noqa: F401  (registers DATASETS and PIPELINES)
-from .builder import (DistributedEvalBatchSampler, ShuffledBatchSampler, VideoLoader,
-                      build_dataloader, build_dataset)
+from .builder import (DistributedEvalBatchSampler, DistributedTrainBatchSampler, LoaderPass,
+                      ShuffledBatchSampler, VideoLoader, build_dataloader, build_dataset)
 from .datasets import FrameDataset, ListError, SampleError, VideoDataset
 from .decoders import DecodeError, open_video
 from .failures import DEFAULT_MAX_BAD_RATIO, FailureTracker, TooManyBadFiles
@@ -13,5 +13,5 @@ from .registry import DATASETS, PIPELINES
 
 __all__ = ["build_dataset", "build_dataloader", "Compose", "FailureTracker", "TooManyBadFiles",
            "DEFAULT_MAX_BAD_RATIO", "VideoDataset", "FrameDataset", "ListError", "SampleError",
-           "DecodeError", "open_video", "VideoLoader", "ShuffledBatchSampler",
-           "DistributedEvalBatchSampler", "DATASETS", "PIPELINES"]
+           "DecodeError", "open_video", "VideoLoader", "LoaderPass", "ShuffledBatchSampler",
+           "DistributedTrainBatchSampler", "DistributedEvalBatchSampler", "DATASETS", "PIPELINES"]

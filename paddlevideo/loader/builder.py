@@ -8,8 +8,9 @@ from ..utils.config import AttrDict, ConfigError
 from .datasets.base import SampleError
 from .registry import DATASETS
 
-__all__ = ["build_dataset", "build_dataloader", "VideoLoader", "ShuffledBatchSampler",
-           "DistributedEvalBatchSampler", "collate_samples"]
+__all__ = ["build_dataset", "build_dataloader", "VideoLoader", "LoaderPass",
+           "ShuffledBatchSampler", "DistributedTrainBatchSampler", "DistributedEvalBatchSampler",
+           "collate_samples"]
 
 MODES = ("train", "valid", "test")
 
@@ -35,27 +36,94 @@ def build_dataset(cfg, mode):
     return DATASETS.build(ds_cfg, name_key="format", pipeline=pipe_cfg, mode=mode, **extra)
 
 
+def _split_batches(order, batch_size, drop_last, start=0):
+    """Consecutive batches of `order` (a list of indices), from batch number `start` on."""
+    for begin in range(start * batch_size, len(order), batch_size):
+        batch = order[begin:begin + batch_size]
+        if len(batch) < batch_size and drop_last:
+            return
+        yield batch
+
+
+def _check_start(start, batches):
+    start = int(start)
+    if not 0 <= start <= batches:
+        raise ValueError(f"cannot start at batch {start}: an epoch has {batches} batches.")
+    return start
+
+
 class ShuffledBatchSampler:
-    """Batches of indices, shuffled by a generator seeded from (seed, epoch): the same every run."""
+    """Batches of indices, shuffled by a generator seeded from (seed, epoch): the same every run.
+
+    `set_epoch(epoch, start_batch)` chooses the epoch and the first batch to yield, so a run
+    resumed in the middle of an epoch skips the finished batches without loading them.
+    """
 
     def __init__(self, num_samples, batch_size, shuffle=True, drop_last=False, seed=0):
         self.n, self.batch_size = int(num_samples), int(batch_size)
         self.shuffle, self.drop_last, self.seed, self.epoch = shuffle, drop_last, int(seed), 0
+        self.start_batch = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch, start_batch=0):
         self.epoch = int(epoch)
+        self.start_batch = _check_start(start_batch, len(self))
 
     def __iter__(self):
         order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
                  if self.shuffle else np.arange(self.n))
-        for start in range(0, self.n, self.batch_size):
-            batch = order[start:start + self.batch_size].tolist()
-            if len(batch) < self.batch_size and self.drop_last:
-                return
-            yield batch
+        yield from _split_batches(order.tolist(), self.batch_size, self.drop_last, self.start_batch)
 
     def __len__(self):
         return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+
+
+def _world(num_replicas, rank):
+    if num_replicas is None or rank is None:
+        import paddle.distributed as dist
+        num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+        rank = dist.get_rank() if rank is None else rank
+    if not 0 <= rank < num_replicas:
+        raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}.")
+    return int(num_replicas), int(rank)
+
+
+class DistributedTrainBatchSampler:
+    """Training batches of rank r of w: one order per epoch, drawn from (seed, epoch) and so the
+    same on every rank, of which rank r takes the positions r, r + w, r + 2w, ...
+
+    Every rank gets the same number of samples (a DataParallel step needs all ranks): with
+    drop_last the last n mod w samples of the order wait for another epoch; without it the order
+    wraps round to fill the last places (as paddle.io.DistributedBatchSampler pads). Unlike that
+    sampler, whose order depends on the epoch alone, the configured seed decides the order.
+    `set_epoch(epoch, start_batch)` as in ShuffledBatchSampler.
+    """
+
+    def __init__(self, num_samples, batch_size, num_replicas=None, rank=None, shuffle=True,
+                 drop_last=True, seed=0):
+        self.num_replicas, self.rank = _world(num_replicas, rank)
+        self.n, self.batch_size = int(num_samples), int(batch_size)
+        self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), int(seed)
+        self.epoch, self.start_batch = 0, 0
+        w = self.num_replicas
+        self.per_rank = self.n // w if self.drop_last else math.ceil(self.n / w)
+
+    def set_epoch(self, epoch, start_batch=0):
+        self.epoch = int(epoch)
+        self.start_batch = _check_start(start_batch, len(self))
+
+    def __iter__(self):
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+                 if self.shuffle else np.arange(self.n))
+        used = self.per_rank * self.num_replicas
+        if self.n:
+            order = np.resize(order, used)          # drop the tail, or wrap round to fill
+        mine = order[self.rank:used:self.num_replicas].tolist()
+        yield from _split_batches(mine, self.batch_size, self.drop_last, self.start_batch)
+
+    def __len__(self):
+        if self.drop_last:
+            return self.per_rank // self.batch_size
+        return math.ceil(self.per_rank / self.batch_size)
 
 
 class DistributedEvalBatchSampler:
@@ -66,14 +134,8 @@ class DistributedEvalBatchSampler:
     """
 
     def __init__(self, num_samples, batch_size, num_replicas=None, rank=None):
-        if num_replicas is None or rank is None:
-            import paddle.distributed as dist
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}.")
-        self.n, self.batch_size = int(num_samples), int(batch_size)
-        self.num_replicas, self.rank, self.epoch = int(num_replicas), int(rank), 0
+        self.num_replicas, self.rank = _world(num_replicas, rank)
+        self.n, self.batch_size, self.epoch = int(num_samples), int(batch_size), 0
         self.indices = list(range(self.rank, self.n, self.num_replicas))
 
     def set_epoch(self, epoch):
@@ -106,22 +168,24 @@ class _Samples:
 
 
 def collate_samples(batch):
-    """Samples -> [imgs, labels, ids, failed, n_ok] numpy arrays, padded so none is empty.
+    """Samples -> [imgs, labels, ids, failed] numpy arrays that Paddle's worker queue can carry.
 
-    Paddle's worker queue cannot carry zero-size arrays, so an empty batch travels as one dummy
-    sample and `failed` is padded with -1; VideoLoader trims both in the main process.
+    The queue cannot carry zero-size arrays, and reading a count back from a tensor would make
+    the host wait for the device every step. So sizes travel in shapes: `ids` and `failed` start
+    with a -1 that VideoLoader strips (len(ids) - 1 samples loaded), and a batch in which every
+    sample failed carries one dummy clip and label, which VideoLoader replaces by empty tensors.
     """
     ok = [s for s in batch if s[0] is not None]
     failed = [s[2] for s in batch if s[0] is None]
     if ok:
         imgs = np.stack([s[0] for s in ok])
         labels = np.array([s[1] for s in ok], dtype=np.int64)
-        ids = np.array([s[2] for s in ok], dtype=np.int64)
     else:
         imgs = np.zeros((1, 1, 3, 1, 1), dtype=np.float32)
-        labels = ids = np.full((1,), -1, dtype=np.int64)
-    failed = np.array(failed or [-1], dtype=np.int64)
-    return [imgs, labels, ids, failed, np.array([len(ok)], dtype=np.int64)]
+        labels = np.full((1,), -1, dtype=np.int64)
+    ids = np.array([-1] + [s[2] for s in ok], dtype=np.int64)
+    failed = np.array([-1] + failed, dtype=np.int64)
+    return [imgs, labels, ids, failed]
 
 
 def _worker_init(worker_id):
@@ -141,7 +205,12 @@ def _worker_init(worker_id):
 
 
 class VideoLoader:
-    """Iterable batches `[imgs, labels, ids, failed]` as paddle Tensors (see build_dataloader)."""
+    """Iterable batches `[imgs, labels, ids, failed]` as paddle Tensors (see build_dataloader).
+
+    Each pass is a `LoaderPass` that ends its worker processes when it is exhausted, closed,
+    left as a context manager, or dropped, so stopping early (max_iters, an error, a signal)
+    leaves no workers behind.
+    """
 
     def __init__(self, dataset, batch_sampler, num_workers, seed):
         import paddle
@@ -159,29 +228,95 @@ class VideoLoader:
     def epoch(self):
         return self._samples.epoch
 
-    def set_epoch(self, epoch):
-        """Reseed shuffling and augmentation for `epoch` (call before iterating; resumes repeat it)."""
+    def set_epoch(self, epoch, start_batch=0):
+        """Reseed shuffling and augmentation for `epoch` (call before iterating; resumes repeat
+        it); the next pass starts at batch `start_batch` without loading the ones before."""
         self._samples.epoch = int(epoch)
-        if hasattr(self.batch_sampler, "set_epoch"):
+        if start_batch:
+            if not hasattr(self.batch_sampler, "start_batch"):
+                raise TypeError(f"{type(self.batch_sampler).__name__} cannot start in the middle "
+                                f"of an epoch; use ShuffledBatchSampler or "
+                                f"DistributedTrainBatchSampler.")
+            self.batch_sampler.set_epoch(int(epoch), int(start_batch))
+        elif hasattr(self.batch_sampler, "set_epoch"):
             self.batch_sampler.set_epoch(int(epoch))
 
     def __len__(self):
         return len(self.batch_sampler)
 
     def __iter__(self):
+        return LoaderPass(self)
+
+    def _unpack(self, batch):
         paddle = self._paddle
-        for imgs, labels, ids, failed, n_ok in self._loader:
-            n = int(n_ok.numpy().reshape(-1)[0])
-            if n == 0:
-                shape = self._shape or [1, 3, 0, 0]
-                imgs = paddle.zeros([0] + list(shape), dtype="float32")
-                labels = paddle.zeros([0], dtype="int64")
-                ids = paddle.zeros([0], dtype="int64")
-            else:
-                self._shape = list(imgs.shape[1:])
-            if int(failed.shape[0]) == 1 and int(failed.numpy()[0]) < 0:
-                failed = paddle.zeros([0], dtype="int64")
-            yield [imgs, labels, ids, failed]
+        imgs, labels, ids, failed = batch
+        ids, failed = ids[1:], failed[1:]           # strip collate_samples' leading -1
+        if int(ids.shape[0]) == 0:
+            shape = self._shape or [1, 3, 0, 0]
+            imgs = paddle.zeros([0] + list(shape), dtype="float32")
+            labels = paddle.zeros([0], dtype="int64")
+        else:
+            self._shape = list(imgs.shape[1:])
+        return [imgs, labels, ids, failed]
+
+
+class LoaderPass:
+    """One pass over a VideoLoader: an iterator whose `close()` (also at exhaustion, on leaving
+    a `with` block, or when it is dropped) shuts Paddle's iterator and its workers down at once.
+
+    paddle.io.DataLoader's iterator keeps its workers until it is exhausted or garbage
+    collected, and its feeding thread holds a reference to it, so a pass left unfinished would
+    keep its worker processes alive for the rest of the run.
+    """
+
+    def __init__(self, loader):
+        self._loader = loader
+        self._it = iter(loader._loader)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._it is None:
+            raise StopIteration
+        try:
+            batch = next(self._it)
+        except BaseException:            # exhausted, a worker error, or an interrupt
+            self.close()
+            raise
+        return self._loader._unpack(batch)
+
+    def close(self):
+        it, self._it = self._it, None
+        if it is not None:
+            _shutdown(it)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def _shutdown(it, timeout=10.0):
+    """End a Paddle DataLoader iterator now: its feeding thread and queue, its workers (waiting
+    up to `timeout` seconds for each to finish its batch before terminating it), then its
+    reader. The queue must close first: a reader waiting on an empty queue never returns."""
+    workers = getattr(it, "_workers", None)
+    if workers is None:
+        it._try_shutdown_all()
+    else:
+        it._try_shutdown_all(timeout)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(timeout)
+    reader = getattr(it, "_reader", None)
+    if reader is not None:
+        reader.shutdown()
 
 
 def _paddle_dataset_class():
@@ -210,28 +345,25 @@ def _PaddleDataset(samples):
 
 
 def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_last=False, seed=0,
-                     distributed=False, num_replicas=None, rank=None):
+                     distributed=False, num_replicas=None, rank=None, training=None):
     """A loader of `[imgs, labels, ids, failed]` batches with per-epoch, per-sample seeding.
 
     imgs float32 [B, V*T, 3, H, W]; labels and ids (dataset indices) int64 [B]; failed int64 [F]:
     indices of this batch's samples that failed to load and were dropped (B may be 0). Random
     choices depend only on (seed, epoch, sample index), never on the worker count or order, so a
-    resumed run that calls `set_epoch(epoch)` sees exactly the same data. `distributed=True` uses
-    paddle.io.DistributedBatchSampler when shuffling (training) and DistributedEvalBatchSampler
-    otherwise (every sample once across ranks, no padding).
+    resumed run that calls `set_epoch(epoch)` sees exactly the same data. `distributed=True`
+    gives each rank its share: DistributedTrainBatchSampler for training (`training`, by
+    default `shuffle`: the seed's order, equal shares) and DistributedEvalBatchSampler otherwise
+    (every sample once across ranks, no padding).
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if distributed:
-        if shuffle:
-            import paddle.io
-            kwargs = {}
-            if num_replicas is not None:
-                kwargs.update(num_replicas=num_replicas, rank=rank)
-            sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=int(batch_size),
-                                                        shuffle=True, drop_last=drop_last, **kwargs)
-        else:
-            sampler = DistributedEvalBatchSampler(len(dataset), batch_size, num_replicas, rank)
+    training = shuffle if training is None else training
+    if distributed and training:
+        sampler = DistributedTrainBatchSampler(len(dataset), batch_size, num_replicas, rank,
+                                               shuffle, drop_last, seed)
+    elif distributed:
+        sampler = DistributedEvalBatchSampler(len(dataset), batch_size, num_replicas, rank)
     else:
         sampler = ShuffledBatchSampler(len(dataset), batch_size, shuffle, drop_last, seed)
     return VideoLoader(dataset, sampler, num_workers, seed)

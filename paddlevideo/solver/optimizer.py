@@ -17,9 +17,19 @@ from paddle.regularizer import L2Decay
 from ..utils.config import AttrDict, ConfigError, suggest
 from .lr import build_lr
 
-__all__ = ["build_optimizer", "param_groups", "OPTIMIZERS"]
+__all__ = ["build_optimizer", "param_groups", "accumulator_kinds", "OPTIMIZERS"]
 
 OPTIMIZERS = ("Momentum", "SGD", "Adam")
+# What each optimizer keeps per parameter: accumulator kind -> whether it has the parameter's
+# shape (else it is one number). Resuming checks a checkpoint's optimizer state against this.
+_ACCUMULATORS = {"Momentum": {"velocity": True}, "SGD": {},
+                 "Adam": {"moment1": True, "moment2": True, "beta1_pow_acc": False,
+                          "beta2_pow_acc": False}}
+
+
+def accumulator_kinds(name):
+    """{kind: has the parameter's shape} of the state optimizer `name` keeps per parameter."""
+    return dict(_ACCUMULATORS[name])
 
 
 def _weight_decay(cfg):

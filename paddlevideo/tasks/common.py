@@ -100,11 +100,13 @@ def _size(x):
 
 
 def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, epoch=None,
-             epochs=None, on_first_batch=None):
+             epochs=None, loss_meter=None):
     """Run `run(imgs) -> probs [B, K]` over `loader`, feeding `metric`; log progress.
 
-    Failed samples go to `tracker` and `metric.add_failed`, never into the scores. Returns the
-    (first batch's) sample shape [V*T, 3, H, W], or None if no sample loaded.
+    Failed samples go to `tracker` and `metric.add_failed`, never into the scores. With a
+    `loss_meter`, `run` returns (probs, log_probs) and `loss_meter.update(log_probs, labels)`
+    sees every batch. Returns the (first batch's) sample shape [V*T, 3, H, W], or None if no
+    sample loaded. (A VideoLoader pass ends its workers however this loop ends.)
     """
     total = len(loader)
     shape = None
@@ -122,9 +124,10 @@ def evaluate(run, loader, metric, tracker=None, mode="test", log_interval=20, ep
         if n:
             if shape is None:
                 shape = list(imgs.shape[1:])
-                if on_first_batch is not None:
-                    run = on_first_batch(shape) or run
             probs = run(imgs)
+            if loss_meter is not None:
+                probs, log_probs = probs
+                loss_meter.update(log_probs, labels.numpy())
             metric.update(ids.numpy(), np.asarray(probs), labels.numpy())
             done += n
         batch_cost = time.time() - tic

@@ -4,11 +4,13 @@ Names follow PaddleVideo: `<model_name>_epoch_00003.pdparams` (model) + `.pdopt`
 its learning-rate schedule), and `<model_name>_best.pdparams` + `.pdopt`. A checkpoint written
 when a run is interrupted mid-epoch (SIGINT/SIGTERM) is `<model_name>_epoch_00004_step_00012`:
 12 steps of epoch 4 done. The `.pdopt` also holds `paddlevideo_meta` (epochs done, steps done in
-the next epoch, best top-1, seed) so a resumed run continues exactly where it stopped.
+the next epoch, best top-1, seed, and what the run was: backbone, head, optimizer) so a resumed
+run continues exactly where it stopped, and only with a config that fits.
 
 Every file is written to a temporary name and renamed into place, so a crash or a full disk
 never leaves a half-written checkpoint under a real name, and an existing good checkpoint is
-never damaged.
+never damaged. `prune_checkpoints` keeps the last N epoch checkpoints (the best is never
+touched); `check_resumable` refuses a checkpoint that does not fit the model and optimizer.
 """
 import glob
 import os
@@ -19,8 +21,9 @@ import paddle
 from .safe_load import SafeLoadError, load_state
 
 __all__ = ["META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
-           "portable_optimizer_state", "restore_optimizer_state",
-           "list_checkpoints", "latest_checkpoint", "CheckpointError"]
+           "portable_optimizer_state", "restore_optimizer_state", "list_checkpoints",
+           "latest_checkpoint", "training_checkpoints", "prune_checkpoints", "remove_checkpoint",
+           "check_resumable", "CheckpointError"]
 
 META_KEY = "paddlevideo_meta"
 
@@ -106,7 +109,122 @@ def latest_checkpoint(output_dir, model_name):
     return found[-1][2] if found else None
 
 
-_SEP = "@"
+_SEP = "@"         # between a parameter's structured name and its accumulator's kind
+_ANY = re.compile(r"_(?:epoch_\d{5}(?:_step_\d{5})?|best)\.pdparams$")
+
+
+def training_checkpoints(output_dir):
+    """Names of the training checkpoints (epoch, interrupted or best, of any model) in a folder."""
+    if not os.path.isdir(output_dir):
+        return []
+    return sorted(f for f in os.listdir(output_dir) if _ANY.search(f))
+
+
+def remove_checkpoint(prefix):
+    """Delete `prefix.pdparams` and then `.pdopt` (so it stops counting as complete first)."""
+    for ext in (".pdparams", ".pdopt"):
+        if os.path.exists(prefix + ext):
+            os.remove(prefix + ext)
+
+
+def prune_checkpoints(output_dir, model_name, keep):
+    """Keep the newest `keep` epoch checkpoints; delete the older ones, and every interrupted
+    (`_step_`) checkpoint that a later checkpoint supersedes. The best is never touched.
+    Returns the deleted prefixes."""
+    found = list_checkpoints(output_dir, model_name)
+    if not found:
+        return []
+    newest = found[-1][:2]
+    epochs = [c for c in found if c[1] == 0]
+    doomed = [c[2] for c in epochs[:max(len(epochs) - int(keep), 0)]]
+    doomed += [c[2] for c in found if c[1] and c[:2] < newest]
+    for prefix in doomed:
+        remove_checkpoint(prefix)
+    return doomed
+
+
+def _describe(values):
+    return ", ".join(f"{k} {v}" for k, v in values.items())
+
+
+def check_resumable(prefix, params, opt_state, meta, model, expected, accumulators):
+    """Raise CheckpointError unless the checkpoint fits this run.
+
+    `expected` describes the run by config keys ({'MODEL.head.num_classes': 400, ...,
+    'OPTIMIZER.name': 'Momentum'}, as training writes them into the meta); `accumulators` is
+    what its optimizer keeps per parameter ({kind: has the parameter's shape},
+    solver.accumulator_kinds). Checkpoints that record the run are compared key by key; every
+    checkpoint is also compared tensor by tensor with the model and its optimizer state with
+    the accumulators, so older checkpoints are checked too.
+    """
+    ours, theirs = {}, {}
+    for key, value in expected.items():
+        if meta.get(key) is not None and meta[key] != value:
+            ours[key], theirs[key] = value, meta[key]
+    problems = []
+    state = model.state_dict()
+    missing = [k for k in state if k not in params]
+    extra = [k for k in params if k not in state]
+    reshaped = [k for k in state if k in params and list(params[k].shape) != list(state[k].shape)]
+    fc, classes = "head.fc.weight", "MODEL.head.num_classes"
+    if fc in reshaped and classes not in theirs:
+        ours[classes] = int(state[fc].shape[-1])
+        theirs[classes] = int(params[fc].shape[-1])
+    if missing or extra:
+        problems.append(f"its model has {len(extra)} tensors this one lacks and lacks "
+                        f"{len(missing)} of this one's (e.g. {(extra or missing)[0]}): another "
+                        f"network or depth")
+    for key in reshaped:
+        if key.startswith("head.fc.") and classes in theirs:
+            continue
+        problems.append(f"{key} is {list(params[key].shape)} there, {list(state[key].shape)} here")
+        break
+    if not (missing or extra or reshaped):
+        problems += _optimizer_problems(opt_state, model, expected.get("OPTIMIZER.name"),
+                                        accumulators)
+    if not (ours or problems):
+        return
+    facts = []
+    if theirs:
+        facts.append(f"it was trained with {_describe(theirs)}; this run has {_describe(ours)}")
+    facts += problems
+    raise CheckpointError(
+        f"cannot resume from {prefix}: {'; '.join(facts)}. Resume with the config that run was "
+        f"trained with, or start a new run in another output_dir (-o output_dir=...), from its "
+        f"weights if you like (-w {prefix}.pdparams).")
+
+
+def _optimizer_problems(opt_state, model, optimizer_name, wanted):
+    """Differences between a portable optimizer state and the accumulators `wanted` that
+    `optimizer_name` keeps for the model's trainable parameters; [] for Paddle's own naming,
+    which cannot be mapped to parameters."""
+    if any(_SEP not in k and k not in ("LR_Scheduler", "master_weights") for k in opt_state):
+        return []
+    keys = [k for k in opt_state if _SEP in k]
+    params = {n: p for n, p in model.named_parameters() if not p.stop_gradient}
+    kinds = {}
+    for key in keys:
+        name, kind = key.split(_SEP, 1)
+        kinds.setdefault(re.sub(r"_\d+$", "", kind), []).append((name, key))
+    if set(kinds) != set(wanted):
+        held = ", ".join(sorted(kinds)) or "none"
+        return [f"its optimizer state holds {held}, the config's {optimizer_name} keeps "
+                f"{', '.join(wanted) or 'none'}"]
+    for kind, shaped in wanted.items():
+        names = {name for name, _ in kinds[kind]}
+        if names != set(params):
+            absent = sorted(set(params) - names) or sorted(names - set(params))
+            return [f"its optimizer state does not cover the same parameters (e.g. {absent[0]})"]
+        for name, key in kinds[kind]:
+            shape = list(params[name].shape) if shaped else [1]
+            if list(opt_state[key].shape) != shape:
+                return [f"optimizer state {key} is {list(opt_state[key].shape)}, expected {shape}"]
+    masters = opt_state.get("master_weights") or {}
+    for name, value in masters.items():
+        if name in params and list(value.shape) != list(params[name].shape):
+            return [f"master weight {name} is {list(value.shape)}, the parameter "
+                    f"{list(params[name].shape)}"]
+    return []
 
 
 def _name_maps(model):

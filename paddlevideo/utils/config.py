@@ -389,7 +389,7 @@ TOP_LEVEL_KEYS = {
     "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
     "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
     "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],
-    "sync_bn": bool, "keep_checkpoints": _COUNT,
+    "sync_bn": bool, "keep_checkpoints": _POSITIVE,
 }
 SECTION_KEYS = {
     "MODEL": {"framework": str, "backbone": dict, "head": dict},

@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 
-__all__ = ["LOGGER_NAME", "get_logger", "setup_logger", "AverageMeter", "format_batch_line",
-           "format_epoch_line", "VisualDLWriter"]
+__all__ = ["LOGGER_NAME", "get_logger", "setup_logger", "log_to_files", "AverageMeter",
+           "format_batch_line", "format_epoch_line", "VisualDLWriter"]
 
 LOGGER_NAME = "paddlevideo"
 _FORMAT = "[%(asctime)s] %(message)s"
@@ -155,3 +155,13 @@ class VisualDLWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def log_to_files(message, level=logging.ERROR, exc_info=None):
+    """Write one record to the log files only, not the console: for a failure that the command
+    line prints itself, so that the log file tells how the run ended as well."""
+    logger = get_logger()
+    record = logger.makeRecord(logger.name, level, __file__, 0, message, None, exc_info)
+    for handler in logger.handlers:
+        if getattr(handler, "_paddlevideo", False) and isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -1,9 +1,15 @@
-"""DataLoader: batch format, dropped failures, seeding per epoch and sample, samplers, tracker."""
+"""DataLoader: batch format, dropped failures, seeding per epoch and sample, samplers, starting
+mid-epoch without loading the skipped batches, workers ended with each pass, tracker."""
+import glob
+import os
+import time
+
 import numpy as np
 import pytest
 
-from paddlevideo.loader import (DistributedEvalBatchSampler, FailureTracker, TooManyBadFiles,
-                                VideoDataset, build_dataloader)
+from paddlevideo.loader import (DistributedEvalBatchSampler, DistributedTrainBatchSampler,
+                                FailureTracker, ShuffledBatchSampler, TooManyBadFiles,
+                                VideoDataset, VideoLoader, build_dataloader)
 
 TRAIN = {
     "decode": {"name": "VideoDecoder", "backend": "decord"},
@@ -111,11 +117,122 @@ def test_distributed_loaders(data):
         for _, _, i, f in loader:
             ids += i.numpy().tolist() + f.numpy().tolist()
     assert sorted(ids) == list(range(len(ds)))
-    train = build_dataloader(ds, 2, shuffle=True, distributed=True, num_replicas=2, rank=1)
-    import paddle
-    assert isinstance(train.batch_sampler, paddle.io.DistributedBatchSampler)
+    train = build_dataloader(ds, 2, shuffle=True, distributed=True, num_replicas=2, rank=1, seed=5)
+    assert isinstance(train.batch_sampler, DistributedTrainBatchSampler)
     train.set_epoch(1)
-    assert train.batch_sampler.epoch == 1
+    assert (train.batch_sampler.epoch, train.batch_sampler.seed) == (1, 5)
+    # an unshuffled training list is still split in equal shares, not as for evaluation
+    plain = build_dataloader(ds, 2, distributed=True, num_replicas=2, rank=0, training=True)
+    assert isinstance(plain.batch_sampler, DistributedTrainBatchSampler)
+
+
+def shares(n, w, seed, epoch, drop_last=True, batch=2):
+    out = []
+    for r in range(w):
+        s = DistributedTrainBatchSampler(n, batch, w, r, shuffle=True, drop_last=drop_last,
+                                         seed=seed)
+        s.set_epoch(epoch)
+        batches = list(s)
+        assert len(batches) == len(s)
+        out.append([i for b in batches for i in b])
+    return out
+
+
+def test_distributed_train_sampler_order_is_the_seeds_and_shares_are_equal():
+    # 11 samples over 3 ranks: 3 each with drop_last (2 wait), 4 each by wrapping round without
+    a = shares(11, 3, seed=7, epoch=2, batch=1)
+    assert [len(x) for x in a] == [3, 3, 3] and len(set(sum(a, []))) == 9
+    order = np.random.default_rng([7, 2]).permutation(11)     # the same order on every rank
+    assert [order[r:9:3].tolist() for r in range(3)] == a
+    b = shares(11, 3, seed=7, epoch=2, drop_last=False, batch=1)
+    assert [len(x) for x in b] == [4, 4, 4] and set(sum(b, [])) == set(range(11))
+    assert shares(11, 3, seed=8, epoch=2) != shares(11, 3, seed=7, epoch=2)   # the seed decides
+    assert shares(11, 3, seed=7, epoch=3) != shares(11, 3, seed=7, epoch=2)   # and the epoch
+
+
+def test_starting_mid_epoch_skips_batches_in_the_sampler():
+    for sampler in (ShuffledBatchSampler(10, 3, shuffle=True, seed=1),
+                    DistributedTrainBatchSampler(20, 3, 2, 1, seed=1)):
+        sampler.set_epoch(4)
+        full = list(sampler)
+        sampler.set_epoch(4, start_batch=2)
+        assert list(sampler) == full[2:] and len(sampler) == len(full)
+        with pytest.raises(ValueError, match="cannot start at batch"):
+            sampler.set_epoch(4, start_batch=len(full) + 1)
+
+
+class Counting:
+    """A dataset of constant clips that records which samples were loaded (taking `delay`
+    seconds for each)."""
+
+    def __init__(self, n=12, delay=0.0):
+        self.n, self.loaded, self.delay = n, [], delay
+
+    def __len__(self):
+        return self.n
+
+    def load(self, i, rng):
+        self.loaded.append(i)
+        time.sleep(self.delay)
+        return np.full((2, 3, 4, 4), i, np.float32), i % 3
+
+    def path(self, i):
+        return f"clip{i}"
+
+    def failure_reason(self, i):
+        return ""
+
+
+def children():
+    """Live child processes of this process (Linux)."""
+    found = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        try:
+            with open(path) as f:
+                found.update(f.read().split())
+        except OSError:                 # a thread that ended meanwhile
+            pass
+    return found
+
+
+def test_a_resumed_epoch_loads_only_the_batches_it_has_left():
+    ds = Counting()
+    loader = build_dataloader(ds, 4, shuffle=True, seed=3)
+    loader.set_epoch(1)
+    full = [ids.numpy().tolist() for _, _, ids, _ in loader]
+    ds.loaded.clear()
+    loader.set_epoch(1, start_batch=2)
+    rest = [ids.numpy().tolist() for _, _, ids, _ in loader]
+    assert rest == full[2:] and sorted(ds.loaded) == sorted(full[2][0:4])
+    with pytest.raises(TypeError, match="cannot start in the middle"):
+        VideoLoader(ds, [[0, 1]], 0, 0).set_epoch(0, start_batch=1)
+
+
+def test_each_pass_ends_its_workers_however_it_stops():
+    before = children()
+    loader = build_dataloader(Counting(), 2, num_workers=2, shuffle=True)
+    batches = iter(loader)
+    next(batches)
+    assert len(children() - before) == 2
+    batches.close()                                   # stopped early (max_iters, a signal)
+    assert children() == before
+    for _ in loader:                                   # a for loop left by break
+        break
+    assert children() == before
+    with iter(loader) as batches:                      # an error inside a with block
+        with pytest.raises(RuntimeError):
+            next(batches)
+            raise RuntimeError
+    assert children() == before
+    assert len(list(loader)) == 6 and children() == before     # exhausted
+    # closed after taking every batch but before asking for one more, as the training loop
+    # does, when Paddle's reader waits on an empty queue (closing it in the wrong order hangs)
+    for workers in (0, 2):
+        loader = build_dataloader(Counting(n=4, delay=0.1), 2, num_workers=workers)
+        batches = iter(loader)
+        assert [int(next(batches)[0].shape[0]) for _ in range(len(loader))] == [2, 2]
+        batches.close()
+        assert children() == before
 
 
 def test_failure_tracker(data):

@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from paddlevideo.utils.logger import (AverageMeter, format_batch_line, format_epoch_line,
-                                      setup_logger)
+                                      log_to_files, setup_logger)
 
 
 def test_batch_line_matches_paddlevideo():
@@ -46,3 +46,12 @@ def test_logger_writes_to_output_dir_and_only_rank0_at_info(tmp_path, capsys):
     assert len([h for h in logger.handlers if getattr(h, "_paddlevideo", False)]) == 1
     setup_logger(None, rank=0)
     assert logging.getLogger("paddlevideo").level == logging.INFO
+
+
+def test_failures_reach_the_log_file_without_repeating_on_the_console(tmp_path, capsys):
+    """The command line prints a failure itself; log_to_files adds it to train.log only."""
+    setup_logger(str(tmp_path), rank=0, filename="train.log")
+    log_to_files("error: the data list is missing")
+    assert "error: the data list is missing" in (tmp_path / "train.log").read_text()
+    assert "the data list is missing" not in capsys.readouterr().out
+    setup_logger(None, rank=0)

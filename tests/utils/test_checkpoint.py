@@ -1,0 +1,35 @@
+"""Checkpoint retention: the last N epoch checkpoints and the best stay, superseded interrupted
+ones go; the names that mark a folder as holding another run's checkpoints."""
+from paddlevideo.utils.checkpoint import (list_checkpoints, prune_checkpoints,
+                                          training_checkpoints)
+
+
+def touch(folder, *names):
+    for name in names:
+        for ext in (".pdparams", ".pdopt"):
+            (folder / (name + ext)).write_bytes(b"")
+
+
+def test_keeps_the_last_epochs_and_the_best_and_drops_superseded_step_checkpoints(tmp_path):
+    touch(tmp_path, *[f"M_epoch_{e:05d}" for e in range(1, 5)], "M_epoch_00003_step_00010",
+          "M_best", "Other_epoch_00001")
+    gone = prune_checkpoints(str(tmp_path), "M", keep=2)
+    assert sorted(p.rsplit("/", 1)[1] for p in gone) == ["M_epoch_00001", "M_epoch_00002",
+                                                           "M_epoch_00003_step_00010"]
+    assert [c[:2] for c in list_checkpoints(str(tmp_path), "M")] == [(3, 0), (4, 0)]
+    assert (tmp_path / "M_best.pdopt").is_file()
+    assert (tmp_path / "Other_epoch_00001.pdopt").is_file()
+    assert not (tmp_path / "M_epoch_00001.pdopt").exists()       # the optimizer state goes too
+    # an interrupted checkpoint is kept while it is the furthest point, an older one goes
+    touch(tmp_path, "M_epoch_00005_step_00003", "M_epoch_00005_step_00007")
+    prune_checkpoints(str(tmp_path), "M", keep=2)
+    assert [c[:2] for c in list_checkpoints(str(tmp_path), "M")] == [(3, 0), (4, 0), (4, 7)]
+
+
+def test_training_checkpoints_are_recognised_by_name(tmp_path):
+    assert training_checkpoints(str(tmp_path / "absent")) == []
+    touch(tmp_path, "A_epoch_00002", "B_best", "B_epoch_00001_step_00004")
+    (tmp_path / "weights.pdparams").write_bytes(b"")
+    (tmp_path / "train.log").write_text("")
+    assert training_checkpoints(str(tmp_path)) == ["A_epoch_00002.pdparams", "B_best.pdparams",
+                                                   "B_epoch_00001_step_00004.pdparams"]

@@ -14,7 +14,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
-SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights"]
+SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights",
+           "gpu_check"]
 
 
 def _published():
@@ -159,4 +160,21 @@ def test_converted_weights_smoke(tmp_path):
     assert row["same_graph"] is True and row["permuted_tensors"] > 0
     for key in ("native_ms", "converted_ms", "ratio"):
         _positive(row[key], key)
+    assert "TSM-R18" in markdown
+
+
+def test_gpu_check_smoke(tmp_path):
+    """On the CPU: fp32 trains through the real loop in both layouts, AMP is recorded as needing a
+    GPU (never silently run in fp32), and the export's engine agrees with dygraph."""
+    results, markdown = _smoke("gpu_check", tmp_path)
+    assert results["smoke"] is True
+    variants = results["variants"]
+    for name in ("fp32_nchw", "fp32_nhwc"):
+        _positive(variants[name]["images_per_sec"], name)
+        _positive(variants[name]["peak_memory_mb"], name)
+        assert variants[name]["top1_agreement"] == 1.0, variants[name]
+    assert variants["fp32_nchw"]["max_rel_logit_diff"] == 0.0     # the reference itself
+    assert "needs a GPU" in variants["o2_fp16_nhwc"]["skipped"]
+    check = results["export"]["inference_cpu_fp32"]
+    assert check["top1_agreement"] == 1.0 and check["max_rel_logit_diff"] < 1e-4
     assert "TSM-R18" in markdown

@@ -30,6 +30,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if argv is None:                       # run as a program: Paddle's noise off the terminal
+        from paddlevideo.utils import quiet
+        quiet.install()
     from paddlevideo.modeling.convert import convert_weights_file
     from paddlevideo.modeling.weights import WeightsError
     from paddlevideo.utils.config import ConfigError, get_config

@@ -20,6 +20,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if argv is None:                       # run as a program: Paddle's noise off the terminal
+        from paddlevideo.utils import quiet
+        quiet.install()
     from paddlevideo.modeling.zoo import PRETRAINED, describe
     unknown = [n for n in args.names if n not in PRETRAINED]
     if unknown:

@@ -8,10 +8,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from paddlevideo.modeling import build_model  # noqa: E402
-from paddlevideo.utils.config import get_config  # noqa: E402
-from paddlevideo.utils.summary import input_size_from_config, model_cost  # noqa: E402
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,7 +15,18 @@ def main(argv=None):
     parser.add_argument("-o", "--override", action="append", default=[], help="A.B.C=value, repeatable")
     parser.add_argument("--size", type=int, help="input size (default: the config's test crop)")
     args = parser.parse_args(argv)
-    cfg = get_config(args.config, args.override)
+    if argv is None:                       # run as a program: Paddle's noise off the terminal
+        from paddlevideo.utils import quiet
+        quiet.install()
+    from paddlevideo.config_check import load_and_check_config
+    from paddlevideo.modeling import build_model
+    from paddlevideo.utils.config import ConfigError
+    from paddlevideo.utils.summary import input_size_from_config, model_cost
+    try:
+        cfg = load_and_check_config(args.config, args.override)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     model = build_model(cfg.MODEL, load_pretrained=False)
     backbone = cfg.MODEL.backbone
     cost = model_cost(model, model.num_seg, args.size or input_size_from_config(cfg))
@@ -28,7 +35,8 @@ def main(argv=None):
           f"{cfg.MODEL.head.num_classes} classes  [{args.config}]")
     for name, value in cost.rows():
         print(f"  {name:<22} {value}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -94,6 +94,8 @@ def print_config_main(argv=None):
                         "file:line (or -o) that set it, instead of YAML")
     args = parser.parse_args(argv)
     configure_cpu_threads()            # before paddle is imported
+    if argv is None:
+        quiet.install()
     from ..config_check import load_and_check_config
     from ..utils.config import ConfigError, config_origins, dump_config
     try:

@@ -141,3 +141,25 @@ def test_a_tool_prints_none_of_the_five_lines(tmp_path):
     for mark in MARKS:
         assert mark not in text, (mark, text[-3000:])
     assert "1 of 11 test samples failed to load" in text and "broken.avi" in text
+
+
+@pytest.mark.parametrize("tool", [
+    ["tools/summary.py", "-c", "configs/recognition/tsm/tsm_demo.yaml"],
+    ["tools/list_weights.py", "TSM_k400"],
+    ["tools/print_config.py", "-c", "configs/recognition/tsm/tsm_demo.yaml"],
+    ["tools/convert_weights.py", "missing.pth", "out.pdparams"]])
+def test_every_other_tool_is_quiet_too(tool, tmp_path):
+    """The small tools import Paddle too: none of its noise, their own output intact."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "PADDLEVIDEO_OMP_AUTO", "PADDLEVIDEO_QUIET",
+                        "PADDLEVIDEO_QUIET_CHANNELS", "GLOG_minloglevel")}
+    out = subprocess.run([sys.executable] + tool, cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    text = out.stdout + out.stderr
+    for mark in MARKS:
+        assert mark not in text, (mark, text[-2000:])
+    if "convert_weights" in tool[0]:         # a one-line error, no traceback
+        assert out.returncode == 1 and text.strip().startswith("error:"), text
+        assert "Traceback" not in text
+    else:
+        assert out.returncode == 0 and text.strip(), text[-2000:]

@@ -69,12 +69,16 @@ class ShuffledBatchSampler:
         self.start_batch = _check_start(start_batch, len(self))
 
     def __iter__(self):
-        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-                 if self.shuffle else np.arange(self.n))
+        order = _epoch_order(self.n, self.shuffle, self.seed, self.epoch)
         yield from _split_batches(order.tolist(), self.batch_size, self.drop_last, self.start_batch)
 
     def __len__(self):
         return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+
+
+def _epoch_order(n, shuffle, seed, epoch):
+    """The sample order of an epoch: a permutation drawn from (seed, epoch), or 0..n-1."""
+    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
 
 
 def _world(num_replicas, rank):
@@ -112,8 +116,7 @@ class DistributedTrainBatchSampler:
         self.start_batch = _check_start(start_batch, len(self))
 
     def __iter__(self):
-        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-                 if self.shuffle else np.arange(self.n))
+        order = _epoch_order(self.n, self.shuffle, self.seed, self.epoch)
         used = self.per_rank * self.num_replicas
         if self.n:
             order = np.resize(order, used)          # drop the tail, or wrap round to fill

@@ -8,8 +8,8 @@ backbone-relative keys (as PaddleVideo's `ResNet50_pretrain`) when it has none.
 """
 import os
 
-import paddle
 
+from ..utils.checkpoint import atomic_save
 from ..utils.config import AttrDict
 from .builder import build_backbone, build_model
 from .weights import WeightsError, load_weights, read_weights, resolve_weights
@@ -56,11 +56,5 @@ def convert_weights_file(source, out, model_cfg=None):
         state = {k[len("backbone."):] if k.startswith("backbone.") else k: v
                  for k, v in state.items() if not k.startswith("head.")}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{out}.tmp-{os.getpid()}"
-    try:
-        paddle.save(state, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_save(state, out)
     return report, conversion, path, len(state)

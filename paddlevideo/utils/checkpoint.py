@@ -20,7 +20,7 @@ import paddle
 
 from .safe_load import SafeLoadError, load_state
 
-__all__ = ["META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
+__all__ = ["atomic_save", "META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
            "portable_optimizer_state", "restore_optimizer_state", "list_checkpoints",
            "latest_checkpoint", "training_checkpoints", "prune_checkpoints", "remove_checkpoint",
            "check_resumable", "CheckpointError"]
@@ -42,7 +42,8 @@ def checkpoint_prefix(output_dir, model_name, epoch=None, step=0, best=False):
     return os.path.join(output_dir, name)
 
 
-def _atomic_save(obj, path):
+def atomic_save(obj, path):
+    """paddle.save to a temporary name beside `path`, renamed into place once complete."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         paddle.save(obj, tmp)
@@ -62,8 +63,8 @@ def save_checkpoint(prefix, model_state, optimizer_state=None, meta=None):
         state = dict(optimizer_state)
         if meta is not None:
             state[META_KEY] = dict(meta)
-        _atomic_save(state, prefix + ".pdopt")
-    _atomic_save(model_state, prefix + ".pdparams")
+        atomic_save(state, prefix + ".pdopt")
+    atomic_save(model_state, prefix + ".pdparams")
     return prefix
 
 

@@ -173,7 +173,7 @@ def measure(args, tmp):
     from paddlevideo.deploy.online import OnlineStepEngine, export_online
     from paddlevideo.deploy.quant import MIN_CALIB_CLIPS
     from paddlevideo.deploy.runtime import InferenceEngine, cpu_has_bf16
-    from paddlevideo.tasks.env import available_cores as cpu_count
+    from paddlevideo.utils.env import available_cores as cpu_count
 
     sizes = SMOKE if args.smoke else FULL
     runs = sizes["runs"] if args.runs is None else args.runs

@@ -264,7 +264,7 @@ PARTS = {"train_demo": (part_train_demo, None), "train_demo_sync": (part_train_d
 
 def run_part(name, args):
     """Run one part in a child process with its thread count; return its JSON result."""
-    from paddlevideo.tasks.env import available_cores
+    from paddlevideo.utils.env import available_cores
     env = dict(os.environ)
     env.pop("PADDLEVIDEO_OMP_AUTO", None)
     env["OMP_NUM_THREADS"] = str(PARTS[name][1] or available_cores())
@@ -326,7 +326,7 @@ def main():
         result = PARTS[args.child][0](args)
         print("RESULT " + json.dumps(result))
         return
-    from paddlevideo.tasks.env import available_cores
+    from paddlevideo.utils.env import available_cores
     results = {"machine": {"cores": available_cores(), "cpu": platform.processor() or
                            platform.machine(), "python": platform.python_version()},
                "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:]),

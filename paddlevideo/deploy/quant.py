@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from ..tasks.env import available_cores
+from ..utils.env import available_cores
 from .errors import DeployError, first_line
 from .inputs import ClipMaker, collect_inputs
 from .runtime import (TARGET_AGREEMENT, cpu_has_vnni, file_digest, int8_path, logit_difference,

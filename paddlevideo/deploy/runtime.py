@@ -9,7 +9,7 @@ What lives here, once: the clip model's input spec; saving a layer as an inferen
 inference config (NAME.infer.yaml) on disk; the Paddle Inference config and the ONNX Runtime
 session; the precision and engine choice; the check that two sets of logits agree (`difference <=
 tolerance x scale`); softmax. Both the tasks (`main.py --test`) and the deploy side import it; it
-imports only leaves (errors, optimize, tasks.env), so the import graph has no cycles.
+imports only leaves (errors, optimize, utils.env), so the import graph has no cycles.
 
 Every failure (missing file, wrong input shape, a runtime error inside Paddle) is a DeployError
 with one clear line.
@@ -25,7 +25,7 @@ import tempfile
 import numpy as np
 import yaml
 
-from ..tasks.env import available_cores
+from ..utils.env import available_cores
 from .errors import DeployError, first_line
 
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",

@@ -1,7 +1,7 @@
 """Tasks: training and testing loops that glue model, data, solver and metrics together.
 
-Import `paddlevideo.tasks.train` / `.test` for the loops; `paddlevideo.tasks.env` is safe to
-import before paddle (it sets the CPU thread count).
+Import `paddlevideo.tasks.train` / `.test` for the loops. The CPU thread set-up that must run
+before paddle is imported is `paddlevideo.utils.env`.
 """
 __all__ = ["train_model", "test_model"]
 

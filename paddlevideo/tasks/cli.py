@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..utils import quiet
-from .env import configure_cpu_threads
+from ..utils.env import configure_cpu_threads
 
 __all__ = ["main", "build_parser", "print_config_main"]
 

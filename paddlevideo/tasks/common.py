@@ -10,7 +10,7 @@ import paddle.distributed as dist
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import format_batch_line
 from ..utils.progress import STEP_LINE, progress_bar
-from .env import cpu_threads
+from ..utils.env import cpu_threads
 
 __all__ = ["TaskError", "setup_device", "world", "output_dir_of", "dataset_section",
            "make_loader", "evaluate", "describe_threads", "views_of"]

@@ -9,7 +9,7 @@ imports nothing heavy). What it drops, where each line comes from, and how:
   in every BatchNorm forward in training; a warnings filter.
 - `WARNING: OMP_NUM_THREADS set to N, not 1 ...` and `PLEASE USE OMP_NUM_THREADS WISELY.`:
   `print(file=sys.stderr)` in paddle.base's bootstrap at import; the line filter, only when
-  tasks/env.py chose the thread count (PADDLEVIDEO_OMP_AUTO=1), not when the user did.
+  utils/env.py chose the thread count (PADDLEVIDEO_OMP_AUTO=1), not when the user did.
 - `I... analysis_config.cc:...] Hardware support for BFLOAT16 is enabled`: glog INFO (C++);
   GLOG_minloglevel=1 (glog's INFO lines off) unless the user set it or GLOG_v, and the line
   filter.

@@ -105,7 +105,7 @@ def test_one_implementation_of_each_shared_helper():
     for needle, home in (("/proc/cpuinfo", "paddlevideo.deploy.runtime"),
                          ("create_predictor(", "paddlevideo.deploy.runtime"),
                          ("InferenceSession(", "paddlevideo.deploy.runtime"),
-                         ("sched_getaffinity", "paddlevideo.tasks.env")):
+                         ("sched_getaffinity", "paddlevideo.utils.env")):
         holders = sorted(m for m, text in sources.items() if needle in text)
         assert holders == [home], f"{needle!r} appears in {holders}, expected only {home}"
 
@@ -132,3 +132,29 @@ def test_predict_with_onnx_runtime_does_not_load_paddle():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# The layers of docs/architecture.md: a package imports only from its own layer's package or
+# from lower layers; the four component packages of layer 1 do not import one another.
+LAYERS = [{"utils"}, {"modeling", "loader", "solver", "metrics"}, {"config_check"}, {"deploy"},
+          {"tasks"}]
+
+
+def _layer(package):
+    return next(i for i, names in enumerate(LAYERS) if package in names)
+
+
+def test_imports_flow_one_way_between_the_packages():
+    edges, _ = _imports(_modules())
+    wrong = []
+    for module, targets in edges.items():
+        parts = module.split(".")
+        if len(parts) < 2:                      # paddlevideo/__init__.py
+            continue
+        for target in targets:
+            here, there = parts[1], target.split(".")[1] if "." in target else None
+            if there is None or here == there:
+                continue
+            if _layer(there) > _layer(here) or (_layer(there) == _layer(here) == 1):
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, wrong

@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-from paddlevideo.tasks.env import configure_cpu_threads  # noqa: E402
+from paddlevideo.utils.env import configure_cpu_threads  # noqa: E402
 
 configure_cpu_threads()
 

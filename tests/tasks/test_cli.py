@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from paddlevideo.tasks.cli import build_parser
-from paddlevideo.tasks.env import configure_cpu_threads
+from paddlevideo.utils.env import configure_cpu_threads
 from synthetic import write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -35,12 +35,13 @@ def main(argv=None):
         quiet.install()
     from paddlevideo.modeling.convert import convert_weights_file
     from paddlevideo.modeling.weights import WeightsError
-    from paddlevideo.utils.config import ConfigError, get_config
+    from paddlevideo.config_check import load_and_check_config
+    from paddlevideo.utils.config import ConfigError
     from paddlevideo.utils.download import DownloadError
     try:
         model_cfg = None
         if args.config:
-            model_cfg = get_config(args.config, args.override).MODEL
+            model_cfg = load_and_check_config(args.config, args.override).MODEL
         elif args.override:
             raise ConfigError("-o needs -c CONFIG.")
         report, conversion, path, written = convert_weights_file(args.source, args.out, model_cfg)

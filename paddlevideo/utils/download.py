@@ -9,9 +9,10 @@ import hashlib
 import http.client
 import os
 import sys
-import time
 import urllib.error
 import urllib.request
+
+from .progress import bytes_bar
 
 __all__ = ["DownloadError", "cache_dir", "download", "file_sha256"]
 
@@ -49,32 +50,6 @@ def _verify(path, size, sha256):
     return None
 
 
-class _Progress:
-    """A one-line progress bar on stderr, redrawn at most every 0.2 s."""
-
-    def __init__(self, name, total, enabled):
-        self.name, self.total, self.enabled = name, total, enabled
-        self.done, self.last = 0, 0.0
-
-    def update(self, n):
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self.last > 0.2 or (self.total and self.done >= self.total)):
-            self.last = now
-            mb = self.done / 1e6
-            if self.total:
-                filled = int(30 * self.done / self.total)
-                bar = "#" * filled + "." * (30 - filled)
-                sys.stderr.write(f"\r{self.name} [{bar}] {mb:.1f}/{self.total / 1e6:.1f} MB")
-            else:
-                sys.stderr.write(f"\r{self.name} {mb:.1f} MB")
-            sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 def download(url, dest=None, sha256=None, size=None, progress=True, timeout=60):
     """Return a local path holding `url`'s content, downloading it only if not cached.
 
@@ -96,7 +71,7 @@ def download(url, dest=None, sha256=None, size=None, progress=True, timeout=60):
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             length = response.headers.get("Content-Length")
             expected = int(length) if length is not None else None
-            bar = _Progress(os.path.basename(dest), expected or size, progress)
+            bar = bytes_bar(expected or size, os.path.basename(dest), progress)
             try:
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)

@@ -1,4 +1,4 @@
-"""Progress bars for the test and validation loops, drawn on a terminal only.
+"""Progress bars (the test and validation loops, downloads), drawn on a terminal only.
 
 A bar (tqdm, on stderr) appears only when stderr is a terminal and this is the first (or only)
 process; elsewhere nothing is drawn, so log files and pipes get plain lines, never `\\r`
@@ -14,7 +14,7 @@ import math
 import os
 import sys
 
-__all__ = ["STEP_LINE", "progress_bar", "on_terminal"]
+__all__ = ["STEP_LINE", "progress_bar", "bytes_bar", "on_terminal"]
 
 STEP_LINE = {"step_line": True}       # logger.info(line, extra=STEP_LINE): a per-step line
 
@@ -102,3 +102,23 @@ def progress_bar(loader, desc, logger_name="paddlevideo"):
     world = int(world) if world.isdigit() and int(world) > 0 else 1
     total = math.ceil(len(dataset) / world) if dataset is not None else None
     return _Bar(total, desc, logging.getLogger(logger_name))
+
+
+class _BytesBar:
+    """tqdm over bytes, in MB with a rate; `update(n)`, `close()`."""
+
+    def __init__(self, total, desc):
+        from tqdm import tqdm
+        self._tqdm = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                          file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def update(self, n):
+        self._tqdm.update(int(n))
+
+    def close(self):
+        self._tqdm.close()
+
+
+def bytes_bar(total, desc, enabled=True):
+    """A bar over `total` bytes (None: unknown) on a terminal, else a stand-in drawing nothing."""
+    return _BytesBar(total, desc) if enabled and on_terminal() else _NoBar()

@@ -225,3 +225,10 @@ def test_a_file_whose_hash_prefix_differs_is_refused(server, cache):
     with pytest.raises(DownloadError, match="expected one starting with 00000000"):
         download(server + "/resnet18-00000000.pth", sha256="00000000", progress=False)
     assert os.listdir(cache / "weights") == []
+
+
+def test_no_progress_redraws_off_a_terminal(server, capsys):
+    """A log or a pipe gets no `\\r` bar (the bar is tqdm's, and only on a terminal)."""
+    assert os.path.getsize(download(server + "/weights.bin", progress=True)) == len(PAYLOAD)
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "\r" not in captured.out

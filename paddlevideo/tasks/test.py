@@ -15,7 +15,7 @@ import os
 import re
 
 from ..metrics import build_metric, worst_pairs, write_confusion_png
-from ..modeling import build_model, load_weights
+from ..modeling.builder import model_from_config
 from ..modeling.weights import WeightsError, resolve_weights
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import setup_logger
@@ -234,9 +234,7 @@ def _log_to_file_only(error):
 def _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_size):
     logger.info(describe_threads(device))
     num_classes = _num_classes(cfg)
-    model = build_model(cfg.MODEL, load_pretrained=False)
-    load_weights(model, weights, require_head=True)
-    model.eval()
+    model = model_from_config(cfg, weights, require_head=True)
     class_names, names_from = _class_names(cfg, num_classes)
 
     dataset, loader = make_loader(cfg, "test", seed=int(cfg.get("seed") or 0),

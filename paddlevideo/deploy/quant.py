@@ -109,8 +109,9 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
     try:
         from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                               quant_pre_process, quantize_static)
-    except ImportError:
-        raise DeployError("int8 quantization needs onnxruntime (pip install onnxruntime).") from None
+    except ImportError as e:
+        raise DeployError(f"int8 quantization needs onnxruntime's quantization tools, which could "
+                          f"not be imported ({e}); install requirements.txt.") from None
     from ..utils.timing import time_calls
     if not os.path.isfile(onnx_file):
         raise DeployError(f"{onnx_file} not found; export the ONNX model first (--onnx).")
@@ -141,6 +142,9 @@ def quantize_onnx(onnx_file, clips, out_file=None, min_agreement=None, speed_run
             try:
                 quant_pre_process(onnx_file, prepared)
                 source = prepared
+            except ImportError as e:      # a broken environment must not change the result quietly
+                raise DeployError(f"int8 pre-processing needs {e.name or 'a package'} ({e}); "
+                                  f"install requirements.txt.") from None
             except Exception as e:
                 logger.info("int8: pre-processing skipped (%s)", first_line(e))
         try:

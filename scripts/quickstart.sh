@@ -2,7 +2,7 @@
 # The main job end to end on the embedded demo set, with no download:
 #   set up the virtual environment, generate the demo videos, train TSM (ResNet-18, 8 segments,
 #   32 px) on the CPU, test it, export it to Paddle Inference, and predict on a few videos with
-#   label names. 10-15 minutes on 2 CPU cores (12 min 58 s measured from a fresh clone, install
+#   label names. 10-15 minutes on 2 CPU cores (13 min 2 s measured from a fresh clone, install
 #   included). Run it again and it reuses what it made (14 s).
 #
 #   bash scripts/quickstart.sh                 # everything
@@ -25,6 +25,8 @@ source scripts/env.sh
 settings=$("$PY" - "$CONFIG" "$@" <<'PYEOF'
 import os, shlex, sys
 sys.path.insert(0, os.getcwd())
+from paddlevideo.utils import quiet
+quiet.install()                      # before paddle loads: its import-time notices stay off
 from paddlevideo.tasks.common import output_dir_of
 from paddlevideo.utils.config import ConfigError, get_config
 args = sys.argv[2:]

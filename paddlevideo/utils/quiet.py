@@ -69,10 +69,12 @@ def _patterns(drop_omp):
 
 
 def is_noise(line, drop_omp=True):
-    """True if `line` (bytes or str, with or without its newline) is one of the dropped lines."""
+    """True if `line` (bytes or str, with or without its newline) is one of the dropped lines
+    (an empty line is not)."""
     if isinstance(line, str):
         line = line.encode()
-    return not _keep(line, _patterns(drop_omp))
+    kept = _keep(line, _patterns(drop_omp))
+    return kept != line and not kept.strip(b"\r\n")
 
 
 def _keep(line, noise):

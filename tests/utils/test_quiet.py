@@ -93,6 +93,7 @@ def test_the_five_lines_are_recognised_and_nothing_else():
                         " not support input out tensor for now!!!!!"]:
         assert not is_noise(line), line
     assert not is_noise("bar 40%\rReduceMeanCheckIfOneDNNSupport")   # the bar is kept
+    assert not is_noise("") and not is_noise("\n")                  # blank lines are kept
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the line filter needs os.fork (POSIX)")

@@ -24,7 +24,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_utils import RELATIVE_HELP, ROOT, list_path, progress, write_lines  # noqa: E402
+from prep_utils import (RELATIVE_HELP, ROOT, list_path, progress, write_lines,  # noqa: E402
+                        write_missing)
 
 EXTS = (".mp4", ".mkv", ".webm", ".avi")
 SHIPPED_LABELS = os.path.join(ROOT, "data", "kinetics400_label_list.txt")
@@ -140,14 +141,9 @@ def main(argv=None):
                          f"(looked for <youtube_id>_<start:06d>_<end:06d>.mp4 or <youtube_id>.mp4, "
                          f"also .mkv/.webm/.avi); check --videos")
     list_file = write_lines(os.path.join(a.out, f"{name}.list"), lines)
-    missing_path = os.path.join(a.out, f"{name}_missing.txt")
-    if missing:
-        write_lines(missing_path, missing)
-    elif os.path.isfile(missing_path):
-        os.remove(missing_path)
+    listed = write_missing(os.path.join(a.out, f"{name}_missing.txt"), missing)
     total = len(lines) + len(missing)
-    print(f"{list_file}: {len(lines)} of {total} clips found; {len(missing)} missing"
-          + (f" (listed in {missing_path})" if missing else ""))
+    print(f"{list_file}: {len(lines)} of {total} clips found; {len(missing)} missing{listed}")
     return 0
 
 

@@ -57,6 +57,17 @@ def write_lines(path, lines):
     return path
 
 
+def write_missing(path, missing):
+    """Write the clips that are not on disk to `path`, or, when none is missing, remove the file
+    an earlier run may have left there. Returns ' (listed in PATH)' for the summary line, or ''."""
+    if missing:
+        write_lines(path, missing)
+        return f" (listed in {path})"
+    if os.path.isfile(path):
+        os.remove(path)
+    return ""
+
+
 def read_list(path):
     """(line_no, path, fields, text) for each non-empty line of a video list (`path LABEL`) or
     frame list (`dir NUM LABEL`); the format is told by the last two fields being integers."""

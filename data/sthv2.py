@@ -18,7 +18,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_utils import RELATIVE_HELP, ROOT, list_path, progress, write_lines  # noqa: E402
+from prep_utils import (RELATIVE_HELP, ROOT, list_path, progress, write_lines,  # noqa: E402
+                        write_missing)
 
 
 def template_class(template):
@@ -101,13 +102,9 @@ def main(argv=None):
             raise SystemExit(f"error: none of the {len(missing)} clips of {path} is in {a.videos} "
                              f"as <id>{a.ext}; check --videos and --ext")
         list_file = write_lines(os.path.join(a.out, f"{name}.list"), lines)
-        missing_path = os.path.join(a.out, f"{name}_missing.txt")
-        if missing:
-            write_lines(missing_path, missing)
-        elif os.path.isfile(missing_path):
-            os.remove(missing_path)
+        listed = write_missing(os.path.join(a.out, f"{name}_missing.txt"), missing)
         print(f"{list_file}: {len(lines)} clips" +
-              (f", {len(missing)} missing (listed in {missing_path})" if missing else ""))
+              (f", {len(missing)} missing{listed}" if missing else ""))
     return 0
 
 

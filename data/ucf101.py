@@ -21,7 +21,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prep_utils import RELATIVE_HELP, ROOT, list_path, progress, write_lines  # noqa: E402
+from prep_utils import (RELATIVE_HELP, ROOT, list_path, progress, write_lines,  # noqa: E402
+                        write_missing)
 
 VIDEO_EXTS = (".avi", ".mp4", ".mkv", ".webm")
 
@@ -146,14 +147,10 @@ def main(argv=None):
                 write_lines(os.path.join(a.out, f"ucf101_{part}_split_{k}_rawframes.txt"),
                             [f"{list_path(os.path.join(a.frames, rel), a.frames, a.relative)} "
                              f"{count} {label}" for rel, count, label in frame_rows])
-        missing_path = os.path.join(a.out, f"missing_split_{k}.txt")
-        if missing:
-            write_lines(missing_path, missing)
-            any_missing = True
-        elif os.path.isfile(missing_path):
-            os.remove(missing_path)                 # from an earlier run; nothing is missing now
+        listed = write_missing(os.path.join(a.out, f"missing_split_{k}.txt"), missing)
+        any_missing = any_missing or bool(missing)
         print(f"split {k}: {len(parts['train'][0])} train, {len(parts['val'][0])} val videos; "
-              f"{len(missing)} missing" + (f" (listed in {missing_path})" if missing else ""))
+              f"{len(missing)} missing{listed}")
     print(f"lists in {a.out}" + ("" if a.relative else
                                  " (absolute paths: the tsm_ucf101 configs read them as they are)"))
     if any_missing and not a.allow_missing:

@@ -29,6 +29,7 @@ import paddle
 import paddle.nn as nn
 
 from ..modeling.recognizers.online import OnlineTSM
+from ..utils import quiet
 from .errors import DeployError, first_line
 from .runtime import (INFER_SUFFIX, check_same_logits, default_cpu_precision, paddle_predictor,
                       resolve_model, save_program, softmax, write_infer_config)
@@ -128,7 +129,8 @@ class OnlineStepEngine:
             handle.reshape(list(array.shape))
             handle.copy_from_cpu(np.ascontiguousarray(array))
         try:
-            self.predictor.run()
+            with quiet.native_stdout_off():     # oneDNN's kernel choice writes to stdout
+                self.predictor.run()
         except Exception as e:
             raise DeployError(f"online step failed on frame {list(frame.shape)}: "
                               f"{first_line(e)}") from None

@@ -9,7 +9,7 @@ What lives here, once: the clip model's input spec; saving a layer as an inferen
 inference config (NAME.infer.yaml) on disk; the Paddle Inference config and the ONNX Runtime
 session; the precision and engine choice; the check that two sets of logits agree (`difference <=
 tolerance x scale`); softmax. Both the tasks (`main.py --test`) and the deploy side import it; it
-imports only leaves (errors, optimize, utils.env), so the import graph has no cycles.
+imports only leaves (errors, optimize, utils.env, utils.quiet), so the import graph has no cycles.
 
 Every failure (missing file, wrong input shape, a runtime error inside Paddle) is a DeployError
 with one clear line.
@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 import yaml
 
+from ..utils import quiet
 from ..utils.env import available_cores
 from .errors import DeployError, first_line
 
@@ -548,7 +549,8 @@ class InferenceEngine:
         def run(imgs):
             inp.reshape(list(imgs.shape))
             inp.copy_from_cpu(imgs)
-            predictor.run()
+            with quiet.native_stdout_off():     # oneDNN's kernel choice writes to stdout
+                predictor.run()
             return out.copy_to_cpu()
         return run
 

@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 import yaml
 
 from .typecheck import Range, problem
+from .yaml_bounds import BoundedComposer, YAMLLimitError
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
            "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
@@ -96,9 +97,10 @@ class AttrDict(dict):
         return f"{self.origin(key)} ({self.key_path(key)})"
 
 
-class _ValueLoader(yaml.SafeLoader):
+class _ValueLoader(BoundedComposer, yaml.SafeLoader):
     """SafeLoader that also reads `1e-4` and `2e-05` as numbers, as YAML 1.2 and users do
-    (PyYAML's YAML 1.1 rules need a dot, `1.0e-4`, and would give the string '1e-4')."""
+    (PyYAML's YAML 1.1 rules need a dot, `1.0e-4`, and would give the string '1e-4'), and
+    refuses documents nested too deep or with aliases that expand too far (see yaml_bounds)."""
 
 
 _ValueLoader.add_implicit_resolver(
@@ -200,6 +202,8 @@ def _parse(path):
     loader.name = str(path)
     try:
         cfg = loader.get_single_data()
+    except YAMLLimitError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     finally:
@@ -323,6 +327,16 @@ def _split_key(key):
     return parts
 
 
+def _load_value(raw, item):
+    """An override's value as YAML, its errors naming the override."""
+    loader = _ValueLoader(raw)
+    loader.name = f"override -o {item}"
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def apply_overrides(cfg, overrides):
     """Apply `A.B.C=value` strings; values are parsed as YAML (never eval'd).
 
@@ -335,7 +349,9 @@ def apply_overrides(cfg, overrides):
         key, _, raw = item.partition("=")
         key = key.strip()
         try:
-            value = _to_attrdict(yaml.load(raw, Loader=_ValueLoader)) if raw.strip() else None
+            value = _to_attrdict(_load_value(raw, item)) if raw.strip() else None
+        except YAMLLimitError as e:
+            raise ConfigError(str(e)) from None
         except yaml.YAMLError as e:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {e}") from None
         parts = _split_key(key)

@@ -11,6 +11,7 @@ sections in `utils/config.py`. Nothing is coerced: `bool` is not an int, `4.5` i
 no annotation means any value.
 """
 import inspect
+import math
 import types
 import typing
 
@@ -18,26 +19,31 @@ __all__ = ["Range", "matches", "describe", "show", "problem"]
 
 
 class Range:
-    """Bounds for `Annotated[int, Range(1)]` (>= 1) or `Annotated[float, Range(0, 1)]`."""
+    """Bounds for `Annotated[int, Range(1)]` (>= 1) or `Annotated[float, Range(0, 1, high_open=True)]`
+    (>= 0 and < 1). A value outside them, or NaN or an infinity, is not in the range."""
 
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
 
     def __contains__(self, value):
-        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def __repr__(self):
-        if self.high is None:
-            return f">= {self.low}"
-        if self.low is None:
-            return f"<= {self.high}"
-        return f"from {self.low} to {self.high}"
+        low = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low}"
+        high = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high}"
+        if low and high and not (self.low_open or self.high_open):
+            return f"from {self.low} to {self.high}"
+        return " and ".join(b for b in (low, high) if b)
 
 
 _UNIONS = (typing.Union, types.UnionType)
-_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+_NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
           type(None): "null", dict: "a mapping", list: "a list"}
-_PLURALS = {int: "integers", float: "numbers", bool: "true/false values", str: "strings",
+_PLURALS = {int: "integers", float: "finite numbers", bool: "true/false values", str: "strings",
             dict: "mappings", list: "lists"}
 
 
@@ -72,8 +78,8 @@ def matches(value, annotation):
         return isinstance(value, bool)
     if annotation is int:
         return _is_int(value)
-    if annotation is float:
-        return _is_int(value) or isinstance(value, float)
+    if annotation is float:             # .nan and .inf are YAML floats, never a setting
+        return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True                     # an annotation this checker does not know: no opinion
@@ -122,6 +128,8 @@ def show(value, quote=True):
         return repr(value) if quote else value
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
     if isinstance(value, dict):
         return "a mapping {" + ", ".join(str(k) for k in value) + "}"
     return repr(value)

@@ -22,11 +22,12 @@ import difflib
 import logging
 import os
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 
-from .typecheck import Range, problem
+from .typecheck import (Classes, Fraction, NonNegative, Pixels, PositiveFloat, PositiveInt, Ratio,
+                        Seed, Segments, Workers, problem)
 from .yaml_bounds import BoundedComposer, YAMLLimitError
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
@@ -390,41 +391,37 @@ def apply_overrides(cfg, overrides):
     return cfg
 
 
-_POSITIVE = Annotated[int, Range(1)]
-_COUNT = Annotated[int, Range(0)]
-_RATIO = Annotated[float, Range(0, 1)]
 _LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"]
 
-# The fixed sections: each key they may hold and the values it takes (see utils/typecheck.py).
-# Components (backbone, head, datasets, pipeline ops, metrics, learning-rate schedules) are
-# checked against their constructors by the registries instead.
+# The fixed sections: each key they may hold and the values it takes, bounds included (see
+# utils/typecheck.py). Components (backbone, head, datasets, pipeline ops, metrics,
+# learning-rate schedules) are checked against their constructors by the registries instead.
 TOP_LEVEL_KEYS = {
     "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
     "METRIC": dict | None, "INFERENCE": dict | None,
-    "model_name": str, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
-    "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
-    "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
-    "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],
-    "sync_bn": bool, "keep_checkpoints": _POSITIVE,
+    "model_name": str, "epochs": PositiveInt, "log_interval": PositiveInt,
+    "save_interval": PositiveInt, "val_interval": PositiveInt, "output_dir": str | None,
+    "resume_epoch": PositiveInt | None, "log_level": _LEVELS, "seed": Seed,
+    "max_bad_ratio": Ratio | None, "amp": bool, "amp_level": Literal["O1", "O2"],
+    "amp_dtype": Literal["float16", "bfloat16"], "sync_bn": bool, "keep_checkpoints": PositiveInt,
 }
 SECTION_KEYS = {
     "MODEL": {"framework": str, "backbone": dict, "head": dict},
-    "DATASET": {"batch_size": _POSITIVE, "num_workers": _COUNT, "train": dict, "valid": dict,
-                "test": dict, "valid_batch_size": _POSITIVE, "test_batch_size": _POSITIVE,
-                "valid_num_workers": _COUNT, "test_num_workers": _COUNT, "shuffle": bool,
-                "drop_last": bool, "max_bad_ratio": _RATIO | None, "label_list": str | None},
+    "DATASET": {"batch_size": PositiveInt, "num_workers": Workers, "train": dict, "valid": dict,
+                "test": dict, "valid_batch_size": PositiveInt, "test_batch_size": PositiveInt,
+                "valid_num_workers": Workers, "test_num_workers": Workers, "shuffle": bool,
+                "drop_last": bool, "max_bad_ratio": Ratio | None, "label_list": str | None},
     "PIPELINE": {"train": dict, "valid": dict, "test": dict},
     "PIPELINE.*": {"decode": dict | str, "sample": dict | str, "transform": list},
-    "OPTIMIZER": {"name": Literal["Momentum", "SGD", "Adam"], "momentum": float,
-                  "learning_rate": float | dict, "weight_decay": float | dict | None,
-                  "grad_clip": float | dict | None, "use_nesterov": bool, "fc_lr_mult": float,
-                  "fc_bias_lr_mult": float, "no_weight_decay_on_bn": bool, "beta1": float,
-                  "beta2": float},
-    "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": float},
-    "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": float},
-    "INFERENCE": {"name": str, "num_seg": _POSITIVE, "target_size": _POSITIVE,
-                  "seg_len": _POSITIVE, "short_size": _POSITIVE, "top_k": _POSITIVE,
-                  "label_list": str | None},
+    "OPTIMIZER": {"name": Literal["Momentum", "SGD", "Adam"], "momentum": Fraction,
+                  "learning_rate": PositiveFloat | dict, "weight_decay": NonNegative | dict | None,
+                  "grad_clip": PositiveFloat | dict | None, "use_nesterov": bool,
+                  "fc_lr_mult": NonNegative, "fc_bias_lr_mult": NonNegative,
+                  "no_weight_decay_on_bn": bool, "beta1": Fraction, "beta2": Fraction},
+    "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": NonNegative},
+    "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": PositiveFloat},
+    "INFERENCE": {"name": str, "num_seg": Segments, "target_size": Pixels, "seg_len": Segments,
+                  "short_size": Pixels, "top_k": Classes, "label_list": str | None},
 }
 # Keys that moved: old place -> new place. The old place still loads, with a warning.
 RENAMED_KEYS = {"INFERENCE.label_list": "DATASET.label_list"}

@@ -15,7 +15,9 @@ import math
 import types
 import typing
 
-__all__ = ["Range", "matches", "describe", "show", "problem"]
+__all__ = ["Range", "matches", "describe", "show", "problem", "PositiveInt", "Count", "Ratio",
+           "Fraction", "PositiveFloat", "NonNegative", "Pixels", "Segments", "Workers", "Seed",
+           "Classes", "Channels", "MAX_WORKERS", "MAX_CHANNELS", "MAX_PIXELS", "MAX_SEGMENTS", "MAX_CLASSES", "MAX_SEED"]
 
 
 class Range:
@@ -39,6 +41,29 @@ class Range:
             return f"from {self.low} to {self.high}"
         return " and ".join(b for b in (low, high) if b)
 
+
+# Bounds shared by the config schema and the components' signatures: one name per kind of value,
+# so a kind has one range wherever it appears. The upper bounds are far above any real setting
+# and far below what would exhaust a machine (a 10**9-pixel crop, 100000 loader processes).
+MAX_WORKERS = 64                # loader processes per loader; a fixed bound, not the CPU count,
+                                # so a config valid on one machine is valid on every one
+MAX_PIXELS = 8192               # a side of a frame, crop or resize
+MAX_SEGMENTS = 1024             # segments, frames per segment, clips or crops per video
+MAX_CLASSES = 100_000           # classes of a head, metric or data set
+MAX_CHANNELS = 16_384           # channels into a layer (ResNet-152 ends with 2048)
+MAX_SEED = 2 ** 32 - 1          # numpy.random.seed takes [0, 2**32); paddle.seed [0, 2**64)
+PositiveInt = typing.Annotated[int, Range(1)]
+Count = typing.Annotated[int, Range(0)]
+Ratio = typing.Annotated[float, Range(0, 1)]                    # 0 <= r <= 1
+Fraction = typing.Annotated[float, Range(0, 1, high_open=True)]  # 0 <= f < 1 (dropout, momentum)
+PositiveFloat = typing.Annotated[float, Range(0, low_open=True)]
+NonNegative = typing.Annotated[float, Range(0)]
+Pixels = typing.Annotated[int, Range(1, MAX_PIXELS)]
+Segments = typing.Annotated[int, Range(1, MAX_SEGMENTS)]
+Workers = typing.Annotated[int, Range(0, MAX_WORKERS)]
+Seed = typing.Annotated[int, Range(0, MAX_SEED)]
+Classes = typing.Annotated[int, Range(1, MAX_CLASSES)]
+Channels = typing.Annotated[int, Range(1, MAX_CHANNELS)]
 
 _UNIONS = (typing.Union, types.UnionType)
 _NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
@@ -86,6 +111,10 @@ def matches(value, annotation):
 
 
 def _plural(annotation):
+    if typing.get_origin(annotation) is typing.Annotated:
+        args = typing.get_args(annotation)
+        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, Range))
+        return f"{_plural(args[0])} {bounds}".strip()
     if typing.get_origin(annotation) is None and annotation in _PLURALS:
         return _PLURALS[annotation]
     return f"items that are {describe(annotation)}"

@@ -17,7 +17,8 @@ nodes) and far below what hurts.
 """
 import yaml
 
-__all__ = ["BoundedComposer", "YAMLLimitError", "MAX_DEPTH", "MAX_ALIAS_NODES"]
+__all__ = ["BoundedComposer", "BoundedSafeLoader", "safe_load", "YAMLLimitError", "MAX_DEPTH",
+           "MAX_ALIAS_NODES"]
 
 MAX_DEPTH = 64                  # nested mappings/lists; PyYAML's recursion fails near 300-1000
 MAX_ALIAS_NODES = 100_000       # nodes that aliases may add to a document once expanded
@@ -77,6 +78,20 @@ class BoundedComposer:
                                  f"{self._alias_nodes:,} (more than {MAX_ALIAS_NODES:,}); a "
                                  f"config this size is damaged or hostile (a 'billion laughs'). "
                                  f"Write the values out, or use fewer aliases.")
+
+
+class BoundedSafeLoader(BoundedComposer, yaml.SafeLoader):
+    """PyYAML's SafeLoader with the bounds above."""
+
+
+def safe_load(text, name):
+    """yaml.safe_load with the bounds above; `name` (a path) is what errors call the document."""
+    loader = BoundedSafeLoader(text)
+    loader.name = str(name)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _children(node):

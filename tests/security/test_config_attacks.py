@@ -192,3 +192,17 @@ def test_out_of_range_flags_stop_before_anything_runs(tmp_path, capsys, flag, me
     code, err = run_cli(["-c", DEMO, "-o", f"output_dir={tmp_path}/out", *flag], capsys)
     assert_one_line(code, err, message)
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_exported_models_infer_yaml_is_read_with_the_same_bounds(tmp_path):
+    from paddlevideo.deploy.errors import DeployError
+    from paddlevideo.deploy.runtime import read_infer_config
+    deep = tmp_path / "deep.infer.yaml"
+    deep.write_text("input: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(DeployError, match=f"deeper than {MAX_DEPTH} levels"):
+        read_infer_config(str(deep))
+    bomb = billion_laughs(tmp_path / "bomb.infer.yaml")
+    with open(bomb, "a") as f:
+        f.write("input: *i\n")
+    with pytest.raises(DeployError, match="billion laughs"):
+        read_infer_config(bomb)

@@ -261,13 +261,22 @@ def _drop_delete_markers(node):
             _drop_delete_markers(item)
 
 
-def _resolve(path, chain):
-    """The config at `path` with its `_base_` files merged in; `chain` is the files above it."""
+MAX_CONFIG_FILES = 64          # files one config may read through _base_ (a real one reads 1-4)
+
+
+def _resolve(path, chain, reads):
+    """The config at `path` with its `_base_` files merged in; `chain` is the files above it,
+    `reads` the count of files read so far for this config (a list of one int, shared)."""
     real = os.path.realpath(path)
     if real in [r for r, _ in chain]:
         loop = " -> ".join([p for _, p in chain] + [path])
         raise ConfigError(f"{path}: its _base_ files lead back to it ({loop}); remove one of "
                           f"these _base_ entries.")
+    reads[0] += 1
+    if reads[0] > MAX_CONFIG_FILES:
+        raise ConfigError(f"{path}: reading it would make the config's _base_ files more than "
+                          f"{MAX_CONFIG_FILES} reads in all (bases that list the same file "
+                          f"again and again multiply); merge some bases.")
     cfg = _parse(path)
     if "_base_" not in cfg:
         return cfg
@@ -284,7 +293,7 @@ def _resolve(path, chain):
         if not os.path.isfile(base_path):
             raise ConfigError(f"{where}: base config not found: {base_path} (_base_ paths are "
                               f"relative to the folder of {path}).")
-        resolved = _resolve(base_path, chain + [(real, path)])
+        resolved = _resolve(base_path, chain + [(real, path)], reads)
         merged = resolved if merged is None else _merge(merged, resolved)
     return _merge(merged, cfg)
 
@@ -292,7 +301,7 @@ def _resolve(path, chain):
 def load_config(path):
     """Read a YAML config file, with its `_base_` files merged in, into an AttrDict tree that
     remembers where every key was written."""
-    cfg = _resolve(str(path), [])
+    cfg = _resolve(str(path), [], [0])
     _drop_delete_markers(cfg)
     _set_paths(cfg, "")
     return cfg

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from paddlevideo.tasks.cli import main
-from paddlevideo.utils.config import ConfigError, load_config
+from paddlevideo.utils.config import MAX_CONFIG_FILES, ConfigError, load_config
 from paddlevideo.utils.yaml_bounds import MAX_ALIAS_NODES, MAX_DEPTH
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -206,3 +206,14 @@ def test_an_exported_models_infer_yaml_is_read_with_the_same_bounds(tmp_path):
         f.write("input: *i\n")
     with pytest.raises(DeployError, match="billion laughs"):
         read_infer_config(bomb)
+
+
+def test_bases_that_list_each_other_twice_are_bounded(tmp_path, capsys):
+    # 12 files, each listing the next twice: 4,096 reads (seconds) where the old code read them
+    # all; 30 such files would be 2**30 reads
+    for i in range(12):
+        (tmp_path / f"b{i}.yaml").write_text(f"_base_: [b{i + 1}.yaml, b{i + 1}.yaml]\n"
+                                             f"model_name: m{i}\n")
+    (tmp_path / "b12.yaml").write_text("model_name: last\n")
+    code, err = run_cli(["-c", str(tmp_path / "b0.yaml")], capsys)
+    assert_one_line(code, err, f"more than {MAX_CONFIG_FILES} reads")

@@ -261,7 +261,7 @@ def _drop_delete_markers(node):
             _drop_delete_markers(item)
 
 
-MAX_CONFIG_FILES = 64          # files one config may read through _base_ (a real one reads 1-4)
+MAX_CONFIG_FILES = 64          # files one config may read through _base_ (a shipped one, 1 to 5)
 
 
 def _resolve(path, chain, reads):

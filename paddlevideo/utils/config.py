@@ -8,8 +8,10 @@ when it was inherited from a base file.
 `_base_: path` (or a list of paths, relative to the file) makes a config start from other configs:
 mappings merge key by key, recursively; any other value (a list, a number) from the child
 replaces the base's; a mapping with `_delete_: true` replaces the base's mapping instead of merging
-into it. Several bases merge in order, later ones winning. YAML anchors and aliases work inside
-one file, and an alias is a copy: overriding it does not change the anchored original.
+into it. Several bases merge in order, later ones winning, at most MAX_CONFIG_FILES reads in
+all. YAML anchors and aliases work inside one file, and an alias is a copy: overriding it does
+not change the anchored original. A file or `-o` value nested too deep, or whose aliases would
+expand too far, is refused while it is read (see `yaml_bounds`).
 
 The fixed sections (top level, MODEL, DATASET, PIPELINE, OPTIMIZER, INFERENCE) are checked here
 against `TOP_LEVEL_KEYS` / `SECTION_KEYS`: names and values. The parameters of components (a
@@ -32,7 +34,7 @@ from .yaml_bounds import BoundedComposer, YAMLLimitError
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
            "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
-           "SECTION_KEYS", "RENAMED_KEYS"]
+           "SECTION_KEYS", "RENAMED_KEYS", "MAX_CONFIG_FILES"]
 
 logger = logging.getLogger("paddlevideo")
 

@@ -209,7 +209,7 @@ MAIN_ERRORS = [
     (["-o", "epochs=two"], "override -o epochs=two (epochs): epochs must be an integer >= 1; got 'two'."),
     (["-o", "MODEL.head.num_classes=two"],
      "override -o MODEL.head.num_classes=two (MODEL.head.num_classes): head 'TSMHead': "
-     "'num_classes' must be an integer; got 'two'."),
+     "'num_classes' must be an integer from 1 to 100000; got 'two'."),
     (["-o", "MODEL.backbone.depth=19"],
      "(MODEL.backbone.depth): backbone 'ResNetTSM': 'depth' must be one of 18, 34, 50, 101, 152; got 19."),
     (["-o", "PIPELINE.train.decode.backend=ffmpeg"],

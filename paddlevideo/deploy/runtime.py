@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from ..utils import quiet
+from ..utils import yaml_bounds as bounded_yaml
 from ..utils.env import available_cores
 from .errors import DeployError, first_line
 
@@ -110,7 +111,7 @@ def read_infer_config(path):
         raise DeployError(f"inference config not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            info = yaml.safe_load(f)
+            info = bounded_yaml.safe_load(f.read(), path)     # no bomb, no RecursionError
     except yaml.YAMLError as e:
         raise DeployError(f"{path} is not valid YAML: {first_line(e)}") from None
     if not isinstance(info, dict) or "input" not in info:

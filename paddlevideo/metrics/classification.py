@@ -15,6 +15,7 @@ import json
 import numpy as np
 
 from ..utils.config import ConfigError
+from ..utils.typecheck import Classes, Segments
 from .confusion import confusion_matrix
 from .registry import METRICS
 
@@ -135,7 +136,7 @@ class CenterCropMetric(ClassificationMetric):
     """One clip, one centre crop per video (PaddleVideo's TSM test protocol); more views, if the
     pipeline makes them, are averaged and reported as such."""
 
-    def __init__(self, num_classes: int, class_names: list[str] | None = None):
+    def __init__(self, num_classes: Classes, class_names: list[str] | None = None):
         super().__init__(num_classes, class_names)
 
 
@@ -143,7 +144,8 @@ class CenterCropMetric(ClassificationMetric):
 class MultiCropMetric(ClassificationMetric):
     """`num_ensemble_views` clips x `num_spatial_crops` crops per video, softmax-averaged."""
 
-    def __init__(self, num_classes: int, num_ensemble_views: int = 1, num_spatial_crops: int = 1,
+    def __init__(self, num_classes: Classes, num_ensemble_views: Segments = 1,
+                 num_spatial_crops: Segments = 1,
                  class_names: list[str] | None = None):
         super().__init__(num_classes, class_names)
         self.clips, self.crops = int(num_ensemble_views), int(num_spatial_crops)

@@ -3,6 +3,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ..utils.typecheck import Fraction
 from .registry import LOSSES
 
 __all__ = ["CrossEntropyLoss"]
@@ -16,7 +17,7 @@ class CrossEntropyLoss(nn.Layer):
     the K classes.
     """
 
-    def __init__(self, label_smoothing: float = 0.0):
+    def __init__(self, label_smoothing: Fraction = 0.0):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")

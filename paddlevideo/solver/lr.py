@@ -18,6 +18,7 @@ from paddle.optimizer.lr import LRScheduler
 
 from ..utils.config import AttrDict, ConfigError
 from ..utils.registry import Registry
+from ..utils.typecheck import NonNegative, PositiveFloat
 
 __all__ = ["LR_SCHEDULES", "EpochSchedule", "ConstantLR", "PiecewiseDecay",
            "CosineAnnealingDecay", "CustomWarmupCosineDecay", "build_lr"]
@@ -64,9 +65,9 @@ class EpochSchedule(LRScheduler):
 class ConstantLR(EpochSchedule):
     """A fixed rate (written in a config as a plain number: `learning_rate: 0.01`)."""
 
-    def __init__(self, learning_rate: float, steps_per_epoch: int, epochs: int | None = None,
-                 iter_step: bool = False, warmup_epochs: float = 0.0,
-                 warmup_start_lr: float = 0.0):
+    def __init__(self, learning_rate: PositiveFloat, steps_per_epoch: int,
+                 epochs: int | None = None, iter_step: bool = False,
+                 warmup_epochs: NonNegative = 0.0, warmup_start_lr: NonNegative = 0.0):
         self.value = float(learning_rate)
         super().__init__(learning_rate, steps_per_epoch, iter_step, warmup_epochs, warmup_start_lr)
 
@@ -79,9 +80,9 @@ class PiecewiseDecay(EpochSchedule):
     """`values[i]` from epoch `boundaries[i-1]` on: boundaries [20, 40], values [.02, .002, .0002]
     gives 0.02 for epochs 0-19, 0.002 for 20-39, 0.0002 after (boundaries count epochs)."""
 
-    def __init__(self, boundaries: list[float], values: list[float], steps_per_epoch: int,
-                 epochs: int | None = None, iter_step: bool = False, warmup_epochs: float = 0.0,
-                 warmup_start_lr: float = 0.0):
+    def __init__(self, boundaries: list[NonNegative], values: list[NonNegative],
+                 steps_per_epoch: int, epochs: int | None = None, iter_step: bool = False,
+                 warmup_epochs: NonNegative = 0.0, warmup_start_lr: NonNegative = 0.0):
         if len(values) != len(boundaries) + 1:
             raise ConfigError(f"PiecewiseDecay needs one more value than boundaries, got "
                               f"{len(boundaries)} boundaries and {len(values)} values.")
@@ -103,9 +104,10 @@ class CosineAnnealingDecay(EpochSchedule):
     """eta_min + (learning_rate - eta_min) * (1 + cos(pi * epoch / T_max)) / 2; T_max defaults to
     the run's epochs."""
 
-    def __init__(self, learning_rate: float, steps_per_epoch: int, epochs: int | None = None,
-                 T_max: float | None = None, eta_min: float = 0.0, iter_step: bool = True,
-                 warmup_epochs: float = 0.0, warmup_start_lr: float = 0.0):
+    def __init__(self, learning_rate: PositiveFloat, steps_per_epoch: int,
+                 epochs: int | None = None, T_max: PositiveFloat | None = None,
+                 eta_min: NonNegative = 0.0, iter_step: bool = True,
+                 warmup_epochs: NonNegative = 0.0, warmup_start_lr: NonNegative = 0.0):
         self.base, self.eta_min = float(learning_rate), float(eta_min)
         self.t_max = float(T_max or epochs or 1)
         super().__init__(learning_rate, steps_per_epoch, iter_step, warmup_epochs, warmup_start_lr)
@@ -120,9 +122,10 @@ class CustomWarmupCosineDecay(CosineAnnealingDecay):
     """PaddleVideo's name and keys: linear warm-up from `warmup_start_lr` over `warmup_epochs`,
     then cosine from `cosine_base_lr` to 0 at `max_epoch`, stepped per iteration."""
 
-    def __init__(self, cosine_base_lr: float, steps_per_epoch: int, epochs: int | None = None,
-                 warmup_epochs: float = 0.0, warmup_start_lr: float = 0.0,
-                 max_epoch: float | None = None, iter_step: bool = True):
+    def __init__(self, cosine_base_lr: PositiveFloat, steps_per_epoch: int,
+                 epochs: int | None = None, warmup_epochs: NonNegative = 0.0,
+                 warmup_start_lr: NonNegative = 0.0, max_epoch: PositiveFloat | None = None,
+                 iter_step: bool = True):
         super().__init__(cosine_base_lr, steps_per_epoch, epochs, T_max=max_epoch, eta_min=0.0,
                          iter_step=iter_step, warmup_epochs=warmup_epochs,
                          warmup_start_lr=warmup_start_lr)

@@ -44,6 +44,17 @@ def build_parser():
     return parser
 
 
+def _check_flags(args):
+    """The numeric flags hold to the ranges their config keys have (`--seed` is `seed`)."""
+    from ..utils.config import ConfigError
+    from ..utils.typecheck import PositiveInt, Seed, problem
+    for flag, value, kind in (("--seed", args.seed, Seed), ("--max_iters", args.max_iters,
+                                                              PositiveInt)):
+        wrong = value is not None and problem(value, kind)
+        if wrong:
+            raise ConfigError(f"{flag} {wrong}.")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     configure_cpu_threads()            # before paddle is imported
@@ -59,6 +70,7 @@ def main(argv=None):
     from .train import TrainingDiverged, TrainingInterrupted
 
     try:
+        _check_flags(args)
         cfg = load_and_check_config(args.config, args.override)
         if args.test:
             from .test import test_model

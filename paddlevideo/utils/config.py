@@ -8,8 +8,10 @@ when it was inherited from a base file.
 `_base_: path` (or a list of paths, relative to the file) makes a config start from other configs:
 mappings merge key by key, recursively; any other value (a list, a number) from the child
 replaces the base's; a mapping with `_delete_: true` replaces the base's mapping instead of merging
-into it. Several bases merge in order, later ones winning. YAML anchors and aliases work inside
-one file, and an alias is a copy: overriding it does not change the anchored original.
+into it. Several bases merge in order, later ones winning, at most MAX_CONFIG_FILES reads in
+all. YAML anchors and aliases work inside one file, and an alias is a copy: overriding it does
+not change the anchored original. A file or `-o` value nested too deep, or whose aliases would
+expand too far, is refused while it is read (see `yaml_bounds`).
 
 The fixed sections (top level, MODEL, DATASET, PIPELINE, OPTIMIZER, INFERENCE) are checked here
 against `TOP_LEVEL_KEYS` / `SECTION_KEYS`: names and values. The parameters of components (a
@@ -22,15 +24,17 @@ import difflib
 import logging
 import os
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 
-from .typecheck import Range, problem
+from .typecheck import (Classes, Fraction, NonNegative, Pixels, PositiveFloat, PositiveInt, Ratio,
+                        Seed, Segments, Workers, problem)
+from .yaml_bounds import BoundedComposer, YAMLLimitError
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
            "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
-           "SECTION_KEYS", "RENAMED_KEYS"]
+           "SECTION_KEYS", "RENAMED_KEYS", "MAX_CONFIG_FILES"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -96,9 +100,10 @@ class AttrDict(dict):
         return f"{self.origin(key)} ({self.key_path(key)})"
 
 
-class _ValueLoader(yaml.SafeLoader):
+class _ValueLoader(BoundedComposer, yaml.SafeLoader):
     """SafeLoader that also reads `1e-4` and `2e-05` as numbers, as YAML 1.2 and users do
-    (PyYAML's YAML 1.1 rules need a dot, `1.0e-4`, and would give the string '1e-4')."""
+    (PyYAML's YAML 1.1 rules need a dot, `1.0e-4`, and would give the string '1e-4'), and
+    refuses documents nested too deep or with aliases that expand too far (see yaml_bounds)."""
 
 
 _ValueLoader.add_implicit_resolver(
@@ -200,6 +205,8 @@ def _parse(path):
     loader.name = str(path)
     try:
         cfg = loader.get_single_data()
+    except YAMLLimitError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     finally:
@@ -256,13 +263,22 @@ def _drop_delete_markers(node):
             _drop_delete_markers(item)
 
 
-def _resolve(path, chain):
-    """The config at `path` with its `_base_` files merged in; `chain` is the files above it."""
+MAX_CONFIG_FILES = 64          # files one config may read through _base_ (a shipped one, 1 to 5)
+
+
+def _resolve(path, chain, reads):
+    """The config at `path` with its `_base_` files merged in; `chain` is the files above it,
+    `reads` the count of files read so far for this config (a list of one int, shared)."""
     real = os.path.realpath(path)
     if real in [r for r, _ in chain]:
         loop = " -> ".join([p for _, p in chain] + [path])
         raise ConfigError(f"{path}: its _base_ files lead back to it ({loop}); remove one of "
                           f"these _base_ entries.")
+    reads[0] += 1
+    if reads[0] > MAX_CONFIG_FILES:
+        raise ConfigError(f"{path}: reading it would make the config's _base_ files more than "
+                          f"{MAX_CONFIG_FILES} reads in all (bases that list the same file "
+                          f"again and again multiply); merge some bases.")
     cfg = _parse(path)
     if "_base_" not in cfg:
         return cfg
@@ -279,7 +295,7 @@ def _resolve(path, chain):
         if not os.path.isfile(base_path):
             raise ConfigError(f"{where}: base config not found: {base_path} (_base_ paths are "
                               f"relative to the folder of {path}).")
-        resolved = _resolve(base_path, chain + [(real, path)])
+        resolved = _resolve(base_path, chain + [(real, path)], reads)
         merged = resolved if merged is None else _merge(merged, resolved)
     return _merge(merged, cfg)
 
@@ -287,7 +303,7 @@ def _resolve(path, chain):
 def load_config(path):
     """Read a YAML config file, with its `_base_` files merged in, into an AttrDict tree that
     remembers where every key was written."""
-    cfg = _resolve(str(path), [])
+    cfg = _resolve(str(path), [], [0])
     _drop_delete_markers(cfg)
     _set_paths(cfg, "")
     return cfg
@@ -323,6 +339,16 @@ def _split_key(key):
     return parts
 
 
+def _load_value(raw, item):
+    """An override's value as YAML, its errors naming the override."""
+    loader = _ValueLoader(raw)
+    loader.name = f"override -o {item}"
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def apply_overrides(cfg, overrides):
     """Apply `A.B.C=value` strings; values are parsed as YAML (never eval'd).
 
@@ -335,7 +361,9 @@ def apply_overrides(cfg, overrides):
         key, _, raw = item.partition("=")
         key = key.strip()
         try:
-            value = _to_attrdict(yaml.load(raw, Loader=_ValueLoader)) if raw.strip() else None
+            value = _to_attrdict(_load_value(raw, item)) if raw.strip() else None
+        except YAMLLimitError as e:
+            raise ConfigError(str(e)) from None
         except yaml.YAMLError as e:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {e}") from None
         parts = _split_key(key)
@@ -374,41 +402,37 @@ def apply_overrides(cfg, overrides):
     return cfg
 
 
-_POSITIVE = Annotated[int, Range(1)]
-_COUNT = Annotated[int, Range(0)]
-_RATIO = Annotated[float, Range(0, 1)]
 _LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"]
 
-# The fixed sections: each key they may hold and the values it takes (see utils/typecheck.py).
-# Components (backbone, head, datasets, pipeline ops, metrics, learning-rate schedules) are
-# checked against their constructors by the registries instead.
+# The fixed sections: each key they may hold and the values it takes, bounds included (see
+# utils/typecheck.py). Components (backbone, head, datasets, pipeline ops, metrics,
+# learning-rate schedules) are checked against their constructors by the registries instead.
 TOP_LEVEL_KEYS = {
     "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
     "METRIC": dict | None, "INFERENCE": dict | None,
-    "model_name": str, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
-    "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
-    "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
-    "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],
-    "sync_bn": bool, "keep_checkpoints": _POSITIVE,
+    "model_name": str, "epochs": PositiveInt, "log_interval": PositiveInt,
+    "save_interval": PositiveInt, "val_interval": PositiveInt, "output_dir": str | None,
+    "resume_epoch": PositiveInt | None, "log_level": _LEVELS, "seed": Seed,
+    "max_bad_ratio": Ratio | None, "amp": bool, "amp_level": Literal["O1", "O2"],
+    "amp_dtype": Literal["float16", "bfloat16"], "sync_bn": bool, "keep_checkpoints": PositiveInt,
 }
 SECTION_KEYS = {
     "MODEL": {"framework": str, "backbone": dict, "head": dict},
-    "DATASET": {"batch_size": _POSITIVE, "num_workers": _COUNT, "train": dict, "valid": dict,
-                "test": dict, "valid_batch_size": _POSITIVE, "test_batch_size": _POSITIVE,
-                "valid_num_workers": _COUNT, "test_num_workers": _COUNT, "shuffle": bool,
-                "drop_last": bool, "max_bad_ratio": _RATIO | None, "label_list": str | None},
+    "DATASET": {"batch_size": PositiveInt, "num_workers": Workers, "train": dict, "valid": dict,
+                "test": dict, "valid_batch_size": PositiveInt, "test_batch_size": PositiveInt,
+                "valid_num_workers": Workers, "test_num_workers": Workers, "shuffle": bool,
+                "drop_last": bool, "max_bad_ratio": Ratio | None, "label_list": str | None},
     "PIPELINE": {"train": dict, "valid": dict, "test": dict},
     "PIPELINE.*": {"decode": dict | str, "sample": dict | str, "transform": list},
-    "OPTIMIZER": {"name": Literal["Momentum", "SGD", "Adam"], "momentum": float,
-                  "learning_rate": float | dict, "weight_decay": float | dict | None,
-                  "grad_clip": float | dict | None, "use_nesterov": bool, "fc_lr_mult": float,
-                  "fc_bias_lr_mult": float, "no_weight_decay_on_bn": bool, "beta1": float,
-                  "beta2": float},
-    "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": float},
-    "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": float},
-    "INFERENCE": {"name": str, "num_seg": _POSITIVE, "target_size": _POSITIVE,
-                  "seg_len": _POSITIVE, "short_size": _POSITIVE, "top_k": _POSITIVE,
-                  "label_list": str | None},
+    "OPTIMIZER": {"name": Literal["Momentum", "SGD", "Adam"], "momentum": Fraction,
+                  "learning_rate": PositiveFloat | dict, "weight_decay": NonNegative | dict | None,
+                  "grad_clip": PositiveFloat | dict | None, "use_nesterov": bool,
+                  "fc_lr_mult": NonNegative, "fc_bias_lr_mult": NonNegative,
+                  "no_weight_decay_on_bn": bool, "beta1": Fraction, "beta2": Fraction},
+    "OPTIMIZER.weight_decay": {"name": Literal["L2", "L2Decay"], "value": NonNegative},
+    "OPTIMIZER.grad_clip": {"name": Literal["ClipGradByGlobalNorm"], "value": PositiveFloat},
+    "INFERENCE": {"name": str, "num_seg": Segments, "target_size": Pixels, "seg_len": Segments,
+                  "short_size": Pixels, "top_k": Classes, "label_list": str | None},
 }
 # Keys that moved: old place -> new place. The old place still loads, with a warning.
 RENAMED_KEYS = {"INFERENCE.label_list": "DATASET.label_list"}

@@ -11,33 +11,64 @@ sections in `utils/config.py`. Nothing is coerced: `bool` is not an int, `4.5` i
 no annotation means any value.
 """
 import inspect
+import math
 import types
 import typing
 
-__all__ = ["Range", "matches", "describe", "show", "problem"]
+__all__ = ["Range", "matches", "describe", "show", "problem", "PositiveInt", "Count", "Ratio",
+           "Fraction", "PositiveFloat", "NonNegative", "Pixels", "Segments", "Workers", "Seed",
+           "Classes", "Channels", "MAX_WORKERS", "MAX_CHANNELS", "MAX_PIXELS", "MAX_SEGMENTS", "MAX_CLASSES", "MAX_SEED"]
 
 
 class Range:
-    """Bounds for `Annotated[int, Range(1)]` (>= 1) or `Annotated[float, Range(0, 1)]`."""
+    """Bounds for `Annotated[int, Range(1)]` (>= 1) or `Annotated[float, Range(0, 1, high_open=True)]`
+    (>= 0 and < 1). A value outside them, or NaN or an infinity, is not in the range."""
 
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
 
     def __contains__(self, value):
-        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def __repr__(self):
-        if self.high is None:
-            return f">= {self.low}"
-        if self.low is None:
-            return f"<= {self.high}"
-        return f"from {self.low} to {self.high}"
+        low = None if self.low is None else f"{'>' if self.low_open else '>='} {self.low}"
+        high = None if self.high is None else f"{'<' if self.high_open else '<='} {self.high}"
+        if low and high and not (self.low_open or self.high_open):
+            return f"from {self.low} to {self.high}"
+        return " and ".join(b for b in (low, high) if b)
 
+
+# Bounds shared by the config schema and the components' signatures: one name per kind of value,
+# so a kind has one range wherever it appears. The upper bounds are far above any real setting
+# and far below what would exhaust a machine (a 10**9-pixel crop, 100000 loader processes).
+MAX_WORKERS = 64                # loader processes per loader; a fixed bound, not the CPU count,
+                                # so a config valid on one machine is valid on every one
+MAX_PIXELS = 8192               # a side of a frame, crop or resize
+MAX_SEGMENTS = 1024             # segments, frames per segment, clips or crops per video
+MAX_CLASSES = 100_000           # classes of a head, metric or data set
+MAX_CHANNELS = 16_384           # channels into a layer (ResNet-152 ends with 2048)
+MAX_SEED = 2 ** 32 - 1          # numpy.random.seed takes [0, 2**32); paddle.seed [0, 2**64)
+PositiveInt = typing.Annotated[int, Range(1)]
+Count = typing.Annotated[int, Range(0)]
+Ratio = typing.Annotated[float, Range(0, 1)]                    # 0 <= r <= 1
+Fraction = typing.Annotated[float, Range(0, 1, high_open=True)]  # 0 <= f < 1 (dropout, momentum)
+PositiveFloat = typing.Annotated[float, Range(0, low_open=True)]
+NonNegative = typing.Annotated[float, Range(0)]
+Pixels = typing.Annotated[int, Range(1, MAX_PIXELS)]
+Segments = typing.Annotated[int, Range(1, MAX_SEGMENTS)]
+Workers = typing.Annotated[int, Range(0, MAX_WORKERS)]
+Seed = typing.Annotated[int, Range(0, MAX_SEED)]
+Classes = typing.Annotated[int, Range(1, MAX_CLASSES)]
+Channels = typing.Annotated[int, Range(1, MAX_CHANNELS)]
 
 _UNIONS = (typing.Union, types.UnionType)
-_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+_NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
           type(None): "null", dict: "a mapping", list: "a list"}
-_PLURALS = {int: "integers", float: "numbers", bool: "true/false values", str: "strings",
+_PLURALS = {int: "integers", float: "finite numbers", bool: "true/false values", str: "strings",
             dict: "mappings", list: "lists"}
 
 
@@ -72,14 +103,18 @@ def matches(value, annotation):
         return isinstance(value, bool)
     if annotation is int:
         return _is_int(value)
-    if annotation is float:
-        return _is_int(value) or isinstance(value, float)
+    if annotation is float:             # .nan and .inf are YAML floats, never a setting
+        return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True                     # an annotation this checker does not know: no opinion
 
 
 def _plural(annotation):
+    if typing.get_origin(annotation) is typing.Annotated:
+        args = typing.get_args(annotation)
+        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, Range))
+        return f"{_plural(args[0])} {bounds}".strip()
     if typing.get_origin(annotation) is None and annotation in _PLURALS:
         return _PLURALS[annotation]
     return f"items that are {describe(annotation)}"
@@ -122,6 +157,8 @@ def show(value, quote=True):
         return repr(value) if quote else value
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
     if isinstance(value, dict):
         return "a mapping {" + ", ".join(str(k) for k in value) + "}"
     return repr(value)

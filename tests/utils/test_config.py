@@ -148,17 +148,18 @@ def test_component_values_are_checked_with_their_line(tmp_path):
                                           r"152; got 19\.$"):
         check_config(cfg)
     cfg = get_config(write(tmp_path, CONFIG), ["PIPELINE.train.transform[0].MultiScaleCrop.target_size=[224]"])
-    with pytest.raises(ConfigError, match=r"'target_size' must be an integer or a list of 2 integers; got \[224\]"):
+    with pytest.raises(ConfigError, match=r"'target_size' must be an integer from 1 to 8192 or a list "
+                                          r"of 2 integers from 1 to 8192; got \[224\]"):
         check_config(cfg)
     cfg = get_config(write(tmp_path, CONFIG), ["MODEL.head.num_classes=5.0"])
-    with pytest.raises(ConfigError, match=r"'num_classes' must be an integer; got 5.0"):
+    with pytest.raises(ConfigError, match=r"'num_classes' must be an integer from 1 to 100000; got 5.0"):
         check_config(cfg)
 
 
 def test_an_int_is_a_number_and_exponents_are_numbers(tmp_path):
     from paddlevideo.config_check import check_config
     text = CONFIG + "OPTIMIZER:\n    learning_rate: 1e-3\n    weight_decay: {name: L2, value: 5e-4}\n"
-    cfg = check_config(get_config(write(tmp_path, text), ["MODEL.backbone.shift_ratio=1"]))
+    cfg = check_config(get_config(write(tmp_path, text), ["MODEL.head.std=1"]))
     assert cfg.OPTIMIZER.learning_rate == 0.001 and cfg.OPTIMIZER.weight_decay.value == 0.0005
     assert get_config(write(tmp_path, text), ["OPTIMIZER.learning_rate=2e-05"]).OPTIMIZER.learning_rate == 2e-05
 

@@ -5,6 +5,7 @@ from typing import Literal
 
 import numpy as np
 
+from ...utils.typecheck import Classes
 from ..decoders import DecodeError
 from ..pipelines.compose import Compose
 
@@ -58,7 +59,7 @@ class BaseDataset:
 
     def __init__(self, file_path: str, pipeline: dict | list | Compose,
                  mode: Literal["train", "valid", "test"] = "train", data_prefix: str | None = "",
-                 num_classes: int | None = None, check_files: bool = True,
+                 num_classes: Classes | None = None, check_files: bool = True,
                  missing: Literal["error", "skip"] = "error"):
         if missing not in ("error", "skip"):
             raise ValueError(f"{type(self).__name__}: missing must be 'error' or 'skip', got "

@@ -2,6 +2,7 @@
 import os
 from typing import Literal
 
+from ...utils.typecheck import Classes, Count
 from ..pipelines.compose import Compose
 from ..registry import DATASETS
 from .base import BaseDataset
@@ -25,8 +26,8 @@ class FrameDataset(BaseDataset):
 
     def __init__(self, file_path: str, pipeline: dict | list | Compose,
                  mode: Literal["train", "valid", "test"] = "train", data_prefix: str | None = "",
-                 suffix: str = "img_{:05}.jpg", start_index: int = 1,
-                 num_classes: int | None = None, check_files: bool = True,
+                 suffix: str = "img_{:05}.jpg", start_index: Count = 1,
+                 num_classes: Classes | None = None, check_files: bool = True,
                  missing: Literal["error", "skip"] = "error"):
         try:
             suffix.format(1)

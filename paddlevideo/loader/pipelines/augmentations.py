@@ -10,16 +10,23 @@ grey level of PIL), or PIL itself with `backend: pillow`. Crops are array slices
 scale-then-crop is computed exactly as written.
 """
 import numbers
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
+from ...utils.typecheck import Count, Pixels, Range, Ratio
 from ..decoders import DecodeError
 from ..registry import PIPELINES
 from .resample import resize_frames
 
 __all__ = ["Scale", "MultiScaleCrop", "RandomCrop", "CenterCrop", "ThreeCrop", "TenCrop",
            "RandomFlip", "Image2Array", "Normalization", "current_size"]
+
+
+# A crop or resize target: one side for a square, or [width, height]; a multi-scale crop's scales
+# are fractions of the short side.
+Size = Pixels | tuple[Pixels, Pixels]
+_Scale = Annotated[float, Range(0, 1, low_open=True)]
 
 
 def _pair(size, name):
@@ -109,7 +116,7 @@ class Scale:
     `backend: pillow` calls PIL.
     """
 
-    def __init__(self, short_size: int, fixed_ratio: bool = True, keep_ratio: bool | None = None,
+    def __init__(self, short_size: Pixels, fixed_ratio: bool = True, keep_ratio: bool | None = None,
                  do_round: bool = False, backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "Scale")
         if fixed_ratio and keep_ratio:
@@ -147,7 +154,7 @@ class CenterCrop:
     Offsets are round((w - tw) / 2) with `do_round` (PaddleVideo's default), else (w - tw) // 2.
     """
 
-    def __init__(self, target_size: int | tuple[int, int], do_round: bool = True,
+    def __init__(self, target_size: Size, do_round: bool = True,
                  backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "CenterCrop")
         self.tw, self.th = _pair(target_size, "CenterCrop")
@@ -173,7 +180,7 @@ class RandomCrop:
     Input keys: `imgs`, `rng`. Output keys: `imgs` uint8 [N, th, tw, 3].
     """
 
-    def __init__(self, target_size):
+    def __init__(self, target_size: Size):
         self.tw, self.th = _pair(target_size, "RandomCrop")
 
     def __call__(self, results):
@@ -200,8 +207,8 @@ class MultiScaleCrop:
     choice with equal chance.
     """
 
-    def __init__(self, target_size: int | tuple[int, int], scales: list[float] | None = None,
-                 max_distort: int = 1, fix_crop: bool = True, allow_duplication: bool = False,
+    def __init__(self, target_size: Size, scales: list[_Scale] | None = None,
+                 max_distort: Count = 1, fix_crop: bool = True, allow_duplication: bool = False,
                  more_fix_crop: bool = True, backend: Literal["cv2", "pillow"] = "cv2"):
         _check_backend(backend, "MultiScaleCrop")
         self.tw, self.th = _pair(target_size, "MultiScaleCrop")
@@ -262,7 +269,7 @@ class ThreeCrop:
 
     num_crops = 3
 
-    def __init__(self, target_size):
+    def __init__(self, target_size: Size):
         self.tw, self.th = _pair(target_size, "ThreeCrop")
 
     def boxes(self, w, h):
@@ -290,7 +297,7 @@ class TenCrop:
 
     num_crops = 10
 
-    def __init__(self, target_size):
+    def __init__(self, target_size: Size):
         self.tw, self.th = _pair(target_size, "TenCrop")
 
     def __call__(self, results):
@@ -318,7 +325,7 @@ class RandomFlip:
     Do not use it where direction is the class (left/right, clockwise) as in Something-Something.
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: Ratio = 0.5):
         self.p = float(p)
 
     def __call__(self, results):

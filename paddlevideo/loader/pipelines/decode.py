@@ -1,6 +1,7 @@
 """Decode ops: open a video or a frame folder lazily; the Sampler then reads only its frames."""
 from typing import Literal
 
+from ...utils.typecheck import Workers
 from ..decoders import BACKENDS, FrameFolderReader, open_video
 from ..registry import PIPELINES
 
@@ -17,7 +18,7 @@ class VideoDecoder:
     """
 
     def __init__(self, backend: Literal["decord", "cv2", "pyav", "opencv", "av"] = "decord",
-                 num_threads: int = 1, verify_length: bool = True):
+                 num_threads: Workers = 1, verify_length: bool = True):
         name = {"opencv": "cv2", "av": "pyav"}.get(backend, backend)
         if name not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of "

@@ -1,6 +1,7 @@
 """Sampler: which frames of a video a clip uses (TSN/TSM segment sampling), then reads them."""
 import numpy as np
 
+from ...utils.typecheck import PositiveInt, Segments
 from ..decoders import DecodeError
 from ..registry import PIPELINES
 
@@ -88,9 +89,9 @@ class Sampler:
     effect (frames are always numpy arrays).
     """
 
-    def __init__(self, num_seg: int, seg_len: int = 1, valid_mode: bool = False,
-                 select_left: bool = False, dense_sample: bool = False, num_clips: int = 1,
-                 frame_interval: int | None = None, linspace_sample: bool = False,
+    def __init__(self, num_seg: Segments, seg_len: Segments = 1, valid_mode: bool = False,
+                 select_left: bool = False, dense_sample: bool = False, num_clips: Segments = 1,
+                 frame_interval: PositiveInt | None = None, linspace_sample: bool = False,
                  use_pil: bool = True):
         if int(num_seg) < 1 or int(seg_len) < 1 or int(num_clips) < 1:
             raise ValueError(f"Sampler: num_seg ({num_seg}), seg_len ({seg_len}) and num_clips "

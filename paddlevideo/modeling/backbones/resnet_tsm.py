@@ -7,12 +7,13 @@ ResNet-101/152: when the third stage has 23 or more blocks, blocks 0, 2, 4, ... 
 shift and the others do not, as in the original TSM code and mmaction2 (18 of ResNet-101's 33
 blocks).
 """
-from typing import Literal
+from typing import Annotated, Literal
 
 import paddle
 import paddle.nn as nn
 
 from ...utils.config import ConfigError
+from ...utils.typecheck import Channels, Range, Segments
 from ..registry import BACKBONES
 from ..shift import SHIFT_MODES, TemporalShift, check_shift_ratio
 
@@ -146,12 +147,12 @@ class ResNetTSM(nn.Layer):
         pretrained: a path, URL or registered weights name, loaded by the model builder.
     """
 
-    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: int = 8,
-                 shift_ratio: float = 0.125,
+    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: Segments = 8,
+                 shift_ratio: Annotated[float, Range(0, 0.5, low_open=True, high_open=True)] = 0.125,
                  shift_mode: Literal["bidirectional", "unidirectional", "none"] = "bidirectional",
                  shift_place: Literal["residual", "inplace"] = "residual",
                  data_format: Literal["NCHW", "NHWC"] = "NCHW", pretrained: str | None = None,
-                 in_channels: int = 3):
+                 in_channels: Channels = 3):
         super().__init__()
         if depth not in STAGES:
             raise ConfigError(f"ResNetTSM depth must be one of {sorted(STAGES)}, got {depth}.")
@@ -266,8 +267,8 @@ def _downsampled(size, stride):
 class ResNet(ResNetTSM):
     """The plain 2D ResNet of TSN: ResNetTSM with no shift (PaddleVideo's name for it)."""
 
-    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: int = 8,
+    def __init__(self, depth: Literal[18, 34, 50, 101, 152] = 50, num_seg: Segments = 8,
                  data_format: Literal["NCHW", "NHWC"] = "NCHW", pretrained: str | None = None,
-                 in_channels: int = 3):
+                 in_channels: Channels = 3):
         super().__init__(depth=depth, num_seg=num_seg, shift_mode="none", data_format=data_format,
                          pretrained=pretrained, in_channels=in_channels)

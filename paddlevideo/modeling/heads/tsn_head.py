@@ -2,6 +2,7 @@
 import paddle
 import paddle.nn as nn
 
+from ...utils.typecheck import Channels, Classes, Fraction, PositiveFloat
 from ..registry import HEADS, LOSSES
 
 __all__ = ["TSNHead", "TSMHead"]
@@ -24,8 +25,9 @@ class TSNHead(nn.Layer):
     `fc.weight` is stored [in_channels, num_classes], initialised Normal(0, std), bias zero.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 2048, drop_ratio: float = 0.4,
-                 std: float = 0.01, ls_eps: float = 0.0, loss_cfg: dict | None = None):
+    def __init__(self, num_classes: Classes, in_channels: Channels = 2048,
+                 drop_ratio: Fraction = 0.4, std: PositiveFloat = 0.01, ls_eps: Fraction = 0.0,
+                 loss_cfg: dict | None = None):
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
         self.dropout = nn.Dropout(drop_ratio) if drop_ratio > 0 else None
@@ -66,6 +68,7 @@ class TSNHead(nn.Layer):
 class TSMHead(TSNHead):
     """TSNHead with TSM's defaults: dropout 0.5, fc initialised Normal(0, 0.001)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 2048, drop_ratio: float = 0.5,
-                 std: float = 0.001, ls_eps: float = 0.0, loss_cfg: dict | None = None):
+    def __init__(self, num_classes: Classes, in_channels: Channels = 2048,
+                 drop_ratio: Fraction = 0.5, std: PositiveFloat = 0.001, ls_eps: Fraction = 0.0,
+                 loss_cfg: dict | None = None):
         super().__init__(num_classes, in_channels, drop_ratio, std, ls_eps, loss_cfg)

@@ -27,6 +27,7 @@ import yaml
 
 from ..utils.env import available_cores
 from .errors import DeployError, first_line
+from .labels import check_labels
 
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",
            "BACKENDS", "TARGET_AGREEMENT", "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "clip_input",
@@ -114,7 +115,22 @@ def read_infer_config(path):
         raise DeployError(f"{path} is not valid YAML: {first_line(e)}") from None
     if not isinstance(info, dict) or "input" not in info:
         raise DeployError(f"{path} is not an inference config written by export_model.")
+    check_labels(info.get("labels"), info.get("num_classes"), f"{path}: labels")
     return info
+
+
+def _inside(model_dir, name, key, cfg_path):
+    """model_dir/name, refused unless it stays inside model_dir once links are resolved (an
+    exported folder's config names only the folder's own files)."""
+    if not isinstance(name, str) or not name:
+        raise DeployError(f"{cfg_path}: '{key}' must be a file name, got {name!r:.60}.")
+    path = os.path.join(model_dir, name)
+    root, real = os.path.realpath(model_dir), os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root or real == root:
+        raise DeployError(f"{cfg_path}: '{key}' ({name!r:.80}) leads outside the model folder "
+                          f"{model_dir}; an exported model's files stay in its folder. "
+                          f"Re-export it with tools/export_model.py.")
+    return path
 
 
 def write_infer_config(path, info):
@@ -172,8 +188,8 @@ def resolve_model(model_dir=None, model_file=None, params_file=None, save_name=N
                               f"choose one with --save_name.")
         if configs:
             info = read_infer_config(configs[0])
-            model_file = os.path.join(model_dir, info["model_file"])
-            params_file = os.path.join(model_dir, info["params_file"])
+            model_file = _inside(model_dir, info.get("model_file"), "model_file", configs[0])
+            params_file = _inside(model_dir, info.get("params_file"), "params_file", configs[0])
         else:
             stem = save_name or _single_program(model_dir)
             model_file = _existing(os.path.join(model_dir, stem), (".json", ".pdmodel"))

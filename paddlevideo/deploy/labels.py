@@ -4,7 +4,7 @@ import os
 
 from .errors import DeployError
 
-__all__ = ["load_label_list", "default_labels", "config_label_list", "check_labels"]
+__all__ = ["load_label_list", "default_labels", "config_label_list"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -56,15 +56,3 @@ def default_labels(num_classes):
     """Placeholder names when no label list is known."""
     return [f"class_{i}" for i in range(num_classes)]
 
-
-def check_labels(labels, num_classes, where):
-    """Class names for a model: None, or one string per class. A shorter list would fail or
-    name the wrong class, so it is refused; `where` names the list in the message."""
-    if labels is None:
-        return
-    if not isinstance(labels, (list, tuple)) or not all(isinstance(n, str) for n in labels):
-        raise DeployError(f"{where} must be a list of class names.")
-    if num_classes is not None and len(labels) != num_classes:
-        raise DeployError(f"{where} has {len(labels)} class names but the model has "
-                          f"{num_classes} classes; give the label list of the data set the "
-                          f"model was trained on (or re-export the model with it).")

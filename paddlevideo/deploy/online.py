@@ -30,9 +30,9 @@ import paddle.nn as nn
 
 from ..modeling.recognizers.online import OnlineTSM
 from .errors import DeployError, first_line
-from .labels import check_labels
-from .runtime import (INFER_SUFFIX, check_same_logits, default_cpu_precision, paddle_predictor,
-                      resolve_model, save_program, softmax, write_infer_config)
+from .runtime import (INFER_SUFFIX, check_labels, check_same_logits, default_cpu_precision,
+                      paddle_predictor, resolve_model, save_program, softmax,
+                      write_infer_config)
 
 __all__ = ["OnlineTSM", "export_online", "OnlineStepEngine", "OnlineRecognizer", "open_stream",
            "frame_preprocessor"]

@@ -15,8 +15,8 @@ import numpy as np
 
 from .errors import DeployError
 from .inputs import ClipMaker, Input
-from .labels import check_labels, default_labels, load_label_list
-from .runtime import InferenceEngine, file_digest, softmax
+from .labels import default_labels, load_label_list
+from .runtime import InferenceEngine, check_labels, file_digest, softmax
 
 __all__ = ["VideoPredictor", "topk", "format_result", "ResultsFile"]
 

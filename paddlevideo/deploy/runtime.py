@@ -27,7 +27,6 @@ import yaml
 
 from ..utils.env import available_cores
 from .errors import DeployError, first_line
-from .labels import check_labels
 
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",
            "BACKENDS", "TARGET_AGREEMENT", "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "clip_input",
@@ -117,6 +116,18 @@ def read_infer_config(path):
         raise DeployError(f"{path} is not an inference config written by export_model.")
     check_labels(info.get("labels"), info.get("num_classes"), f"{path}: labels")
     return info
+
+def check_labels(labels, num_classes, where):
+    """Class names for a model: None, or one string per class. A shorter list would fail or
+    name the wrong class, so it is refused; `where` names the list in the message."""
+    if labels is None:
+        return
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(n, str) for n in labels):
+        raise DeployError(f"{where} must be a list of class names.")
+    if num_classes is not None and len(labels) != num_classes:
+        raise DeployError(f"{where} has {len(labels)} class names but the model has "
+                          f"{num_classes} classes; give the label list of the data set the "
+                          f"model was trained on (or re-export the model with it).")
 
 
 def _inside(model_dir, name, key, cfg_path):

@@ -31,8 +31,8 @@ from .errors import DeployError, first_line
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",
            "BACKENDS", "TARGET_AGREEMENT", "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "clip_input",
            "paddle_input_spec", "save_program", "read_infer_config", "check_labels",
-           "write_infer_config", "file_digest", "onnx_path", "int8_path", "resolve_model", "cpu_has_bf16",
-           "cpu_has_vnni", "default_cpu_precision", "paddle_predictor", "ort_session",
+           "write_infer_config", "file_digest", "onnx_path", "int8_path", "resolve_model",
+           "cpu_has_bf16", "cpu_has_vnni", "default_cpu_precision", "paddle_predictor", "ort_session",
            "onnxruntime_installed", "int8_auto_ok", "checked_onnx", "choose_engine", "softmax",
            "logit_difference", "check_same_logits", "check_against_model", "InferenceEngine"]
 

@@ -403,10 +403,19 @@ def unpickle(file, path, allowed, persistent=None, end=None):
 # after unpickling: stand-ins -> data, with the depth capped and shared parts walked once
 
 class Context:
-    """What `resolve` needs: the file's budget, and what was made so far (by id)."""
+    """What `resolve` needs: the file's budget, what was made so far (by id), and how many
+    values the result holds counting each shared part once per reference (so a file that
+    shares one list under itself 64 times cannot become 2**64 values for the walks after)."""
 
-    def __init__(self, budget):
+    def __init__(self, budget, node_limit):
         self.budget, self.made = budget, {}
+        self.nodes, self.node_limit = 0, node_limit
+
+    def count(self, n):
+        self.nodes += n
+        if self.nodes > self.node_limit:
+            raise Refused(f"it holds more than {self.node_limit} values once its shared parts "
+                          f"are counted per reference")
 
 
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Placeholder, np.generic)
@@ -425,13 +434,15 @@ def _key(key):
 def _resolve(obj, ctx, depth):
     if depth > MAX_DEPTH:
         raise Refused(f"it nests containers more than {MAX_DEPTH} deep (or in a cycle)")
+    ctx.count(1)
     if isinstance(obj, _LEAVES):
         return obj
     if id(obj) in ctx.made:
-        made = ctx.made[id(obj)][1]
-        if isinstance(made, np.ndarray):                  # each reference becomes a tensor
-            ctx.budget.charge(made.nbytes, "a shared array")
+        _, made, nodes, nbytes = ctx.made[id(obj)]
+        ctx.count(nodes - 1)
+        ctx.budget.charge(nbytes, "a shared part")        # each reference becomes tensors
         return made
+    first_node, first_byte = ctx.nodes, ctx.budget.used
     if isinstance(obj, StandIn) and obj.is_data:
         made = obj.make(ctx)
     elif isinstance(obj, dict):
@@ -447,14 +458,15 @@ def _resolve(obj, ctx, depth):
     else:
         raise Refused(f"it holds a {getattr(obj, 'what', type(obj).__name__)} where data "
                       f"belongs")
-    ctx.made[id(obj)] = (obj, made)                       # obj kept alive: ids stay unique
+    # obj is kept alive, so its id stays unique
+    ctx.made[id(obj)] = (obj, made, ctx.nodes - first_node + 1, ctx.budget.used - first_byte)
     return made
 
 
 def resolve(obj, path, budget):
     """The unpickled object with every stand-in made into data, as one-line errors."""
     try:
-        return _resolve(obj, Context(budget), 0)
+        return _resolve(obj, Context(budget, budget.limit), 0)
     except Refused as e:
         raise refusal(path, e) from None
     except RecursionError:
@@ -463,10 +475,4 @@ def resolve(obj, path, budget):
         raise SafeLoadError(f"{path} asks for more memory than is free; not a weights "
                             f"file this machine can read.") from None
 
-
-def file_size(file):
-    here = file.tell()
-    size = file.seek(0, io.SEEK_END)
-    file.seek(here)
-    return size
 

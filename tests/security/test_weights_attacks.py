@@ -145,7 +145,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 sys.exit(rc)
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=120)
     peak = float(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else None
     return done.returncode, done.stderr.strip(), peak
 
@@ -378,6 +378,19 @@ def test_deep_nesting_is_one_line(cycle, tmp_path):
     for kind, path in (("state", pdparams), ("torch", pth)):
         rc, err, _ = run_load(kind, path)
         assert_refused(rc, err, path, "more than 64 deep")
+
+
+def test_shared_parts_cannot_multiply_into_a_huge_tree(tmp_path):
+    """One list holding the previous one twice, 60 times over: 2**60 values for any walk that
+    does not notice the sharing, from a file of a few hundred bytes."""
+    ops = Ops().op(b"}(").str(STEM).op(b"]").put(0).op(b"0")
+    for level in range(60):
+        ops.op(b"(").get(level).get(level).op(b"l").put(level + 1).op(b"0" if level < 59 else b"")
+    path = tmp_path / "dag.pdparams"
+    path.write_bytes(ops.op(b"u").end())
+    rc, err, peak = run_load("state", path)
+    assert_refused(rc, err, path, "shared parts are counted per reference")
+    assert peak < 64
 
 
 def test_int_keys_are_one_line(tmp_path):

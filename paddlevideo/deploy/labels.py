@@ -55,3 +55,4 @@ def config_label_list(cfg):
 def default_labels(num_classes):
     """Placeholder names when no label list is known."""
     return [f"class_{i}" for i in range(num_classes)]
+

@@ -31,8 +31,9 @@ import paddle.nn as nn
 from ..modeling.recognizers.online import OnlineTSM
 from ..utils import quiet
 from .errors import DeployError, first_line
-from .runtime import (INFER_SUFFIX, check_same_logits, default_cpu_precision, paddle_predictor,
-                      resolve_model, save_program, softmax, write_infer_config)
+from .runtime import (INFER_SUFFIX, check_labels, check_same_logits, default_cpu_precision,
+                      paddle_predictor, resolve_model, save_program, softmax,
+                      write_infer_config)
 
 __all__ = ["OnlineTSM", "export_online", "OnlineStepEngine", "OnlineRecognizer", "open_stream",
            "frame_preprocessor"]
@@ -218,6 +219,7 @@ class OnlineRecognizer:
         self.recent.append(softmax(logits))
         probs = np.mean(self.recent, axis=0)
         top1 = int(probs.argmax())
+        check_labels(self.labels, probs.shape[-1], "the label list")
         label = self.labels[top1] if self.labels else f"class_{top1}"
         return {"logits": logits, "probs": probs, "top1": top1, "label": label,
                 "score": float(probs[top1]), "latency_ms": 1000.0 * (time.perf_counter() - start)}

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import DeployError
 from .inputs import ClipMaker, Input
 from .labels import default_labels, load_label_list
-from .runtime import InferenceEngine, file_digest, softmax
+from .runtime import InferenceEngine, check_labels, file_digest, softmax
 
 __all__ = ["VideoPredictor", "topk", "format_result", "ResultsFile"]
 
@@ -114,12 +114,16 @@ class VideoPredictor:
             if clips:
                 try:
                     probs, best = self.predict_batch(clips)
-                    for j, i in enumerate(where):
-                        out[i] = self._record(chunk[i], probs[j], best[j], notes[j])
                 except DeployError as e:
+                    probs = None
                     for i in where:
                         out[i] = {"file": chunk[i].path, "kind": chunk[i].kind, "error": str(e),
                                   "model": self.model_id}
+                if probs is not None:
+                    # a wrong label list is the whole run's error, not one input's
+                    check_labels(self.labels, probs.shape[-1], "the label list")
+                    for j, i in enumerate(where):
+                        out[i] = self._record(chunk[i], probs[j], best[j], notes[j])
             yield from out
 
     def timing_summary(self):

@@ -32,9 +32,9 @@ from .errors import DeployError, first_line
 
 __all__ = ["INFER_SUFFIX", "ONNX_SUFFIX", "INT8_SUFFIX", "EXPORT_TOLERANCE", "PRECISIONS",
            "BACKENDS", "TARGET_AGREEMENT", "AUTO_MIN_SPEEDUP", "AUTO_MIN_CLIPS", "clip_input",
-           "paddle_input_spec", "save_program", "read_infer_config", "write_infer_config",
-           "file_digest", "onnx_path", "int8_path", "resolve_model", "cpu_has_bf16",
-           "cpu_has_vnni", "default_cpu_precision", "paddle_predictor", "ort_session",
+           "paddle_input_spec", "save_program", "read_infer_config", "check_labels",
+           "write_infer_config", "file_digest", "onnx_path", "int8_path", "resolve_model",
+           "cpu_has_bf16", "cpu_has_vnni", "default_cpu_precision", "paddle_predictor", "ort_session",
            "onnxruntime_installed", "int8_auto_ok", "checked_onnx", "choose_engine", "softmax",
            "logit_difference", "check_same_logits", "check_against_model", "InferenceEngine"]
 
@@ -116,7 +116,34 @@ def read_infer_config(path):
         raise DeployError(f"{path} is not valid YAML: {first_line(e)}") from None
     if not isinstance(info, dict) or "input" not in info:
         raise DeployError(f"{path} is not an inference config written by export_model.")
+    check_labels(info.get("labels"), info.get("num_classes"), f"{path}: labels")
     return info
+
+def check_labels(labels, num_classes, where):
+    """Class names for a model: None, or one string per class. A shorter list would fail or
+    name the wrong class, so it is refused; `where` names the list in the message."""
+    if labels is None:
+        return
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(n, str) for n in labels):
+        raise DeployError(f"{where} must be a list of class names.")
+    if num_classes is not None and len(labels) != num_classes:
+        raise DeployError(f"{where} has {len(labels)} class names but the model has "
+                          f"{num_classes} classes; give the label list of the data set the "
+                          f"model was trained on (or re-export the model with it).")
+
+
+def _inside(model_dir, name, key, cfg_path):
+    """model_dir/name, refused unless it stays inside model_dir once links are resolved (an
+    exported folder's config names only the folder's own files)."""
+    if not isinstance(name, str) or not name:
+        raise DeployError(f"{cfg_path}: '{key}' must be a file name, got {name!r:.60}.")
+    path = os.path.join(model_dir, name)
+    root, real = os.path.realpath(model_dir), os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root or real == root:
+        raise DeployError(f"{cfg_path}: '{key}' ({name!r:.80}) leads outside the model folder "
+                          f"{model_dir}; an exported model's files stay in its folder. "
+                          f"Re-export it with tools/export_model.py.")
+    return path
 
 
 def write_infer_config(path, info):
@@ -174,8 +201,8 @@ def resolve_model(model_dir=None, model_file=None, params_file=None, save_name=N
                               f"choose one with --save_name.")
         if configs:
             info = read_infer_config(configs[0])
-            model_file = os.path.join(model_dir, info["model_file"])
-            params_file = os.path.join(model_dir, info["params_file"])
+            model_file = _inside(model_dir, info.get("model_file"), "model_file", configs[0])
+            params_file = _inside(model_dir, info.get("params_file"), "params_file", configs[0])
         else:
             stem = save_name or _single_program(model_dir)
             model_file = _existing(os.path.join(model_dir, stem), (".json", ".pdmodel"))

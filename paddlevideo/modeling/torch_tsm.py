@@ -128,7 +128,12 @@ def _state_dict_of(obj, path):
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not any(isinstance(v, np.ndarray) for v in state.values()):
         raise ConversionError(f"{path} is a PyTorch file without a state dict of tensors "
-                              f"(keys: {sorted(obj)[:5] if isinstance(obj, dict) else type(obj)}).")
+                              f"(keys: {sorted(map(str, obj))[:5] if isinstance(obj, dict) else type(obj)}).")
+    not_names = [k for k in state if not isinstance(k, str)]
+    if not_names:
+        raise ConversionError(f"{path}: its state dict's keys must be tensor names, but "
+                              f"{len(not_names)} are not (e.g. {not_names[0]!r:.40}, a "
+                              f"{type(not_names[0]).__name__}).")
     bad = [k for k, v in state.items() if not isinstance(v, np.ndarray)]
     if bad:
         raise ConversionError(f"{path}: state dict entries that are not tensors: {bad[:3]}.")

@@ -106,6 +106,11 @@ def read_weights(path):
         raise WeightsError(str(e)) from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    not_names = [k for k in state if not isinstance(k, str)]
+    if not_names:
+        raise WeightsError(f"{path} is not a state dict: its keys must be tensor names, but "
+                           f"{len(not_names)} are not (e.g. {not_names[0]!r:.40}, a "
+                           f"{type(not_names[0]).__name__}).")
     tensors = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
     if not tensors:
         raise WeightsError(f"{path} holds no tensors (keys: {_few(list(state), 4)}); is it a "

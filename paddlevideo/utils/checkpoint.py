@@ -81,6 +81,10 @@ def load_checkpoint(prefix):
         opt_state = load_state(opt)
     except (SafeLoadError, OSError) as e:
         raise CheckpointError(f"cannot resume from {prefix}: {e}") from None
+    for path, state in ((params, model_state), (opt, opt_state)):
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise CheckpointError(f"cannot resume: {path} is not a state dict of named tensors "
+                                  f"(a {type(state).__name__} or keys that are not names).")
     meta = opt_state.pop(META_KEY, {}) if isinstance(opt_state, dict) else {}
     return model_state, opt_state, meta
 

@@ -13,9 +13,11 @@ import sys
 import cv2
 import pytest
 
-from paddlevideo.utils.quiet import is_noise
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What gives away a line of Paddle's that the commands keep off the terminal (utils/quiet.py)
+PADDLE_NOISE = ("No ccache found", "OMP_NUM_THREADS set to", "OMP_NUM_THREADS WISELY",
+                "PIR) not support", "ReduceMeanCheckIfOneDNNSupport", "Hardware support for BFLOAT16",
+                "always track global mean and variance")
 DEMO = "configs/recognition/tsm/tsm_demo.yaml"
 
 
@@ -60,7 +62,7 @@ def test_quickstart_runs_end_to_end_then_reuses_what_it_made(demo, default_outpu
         assert f"== {step}" in log
     assert f"using {sys.executable} as it is" in log
     assert f"reusing {root}" in log                          # the data was there already
-    assert not [line for line in log.splitlines() if "No ccache found" in line or is_noise(line)]
+    assert not [line for line in log.splitlines() if any(m in line for m in PADDLE_NOISE)]
     assert "Test top-1 on the demo set: 0." in log and "== Done in" in log
     result = json.loads((out / f"test_{name}_best" / "test_results.json").read_text())
     assert (result["evaluated"], result["failed"]) == (20, 0)

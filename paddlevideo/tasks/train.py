@@ -51,7 +51,7 @@ from ..utils.download import DownloadError
 from ..utils.logger import (AverageMeter, VisualDLWriter, format_batch_line, format_epoch_line,
                             log_to_files, setup_logger)
 from .common import (TaskError, dataset_section, describe_threads, evaluate, make_loader,
-                     output_dir_of, setup_device, world)
+                     max_bad_ratio, output_dir_of, setup_device, world)
 
 __all__ = ["train_model", "Trainer", "TrainingDiverged", "TrainingInterrupted", "step_seed",
            "run_signature"]
@@ -322,9 +322,7 @@ class Trainer:
         section = dataset_section(cfg)
         distributed = self.world_size > 1
         self.train_ds, self.train_loader = make_loader(cfg, "train", self.seed, distributed)
-        self.tracker = FailureTracker(self.train_ds, section.get("max_bad_ratio",
-                                                                 cfg.get("max_bad_ratio")),
-                                      mode="train")
+        self.tracker = FailureTracker(self.train_ds, max_bad_ratio(cfg), mode="train")
         self.valid = make_loader(cfg, "valid", self.seed, distributed) if self.do_validate else None
 
         model = build_model(cfg.MODEL)

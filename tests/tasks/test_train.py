@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -95,7 +96,8 @@ def test_training_learns_logs_saves_and_tests(tmp_path):
 
     # --test on the best checkpoint: the fast engine gives dygraph's answers
     fast = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="inference")
-    tested = out / "test_Tiny_best"                       # the results are named after the weights
+    tested = Path(fast["results_dir"])            # named after the weights, list and protocol
+    assert tested.name.startswith("test_Tiny_best__")
     rows = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
     slow = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="dygraph")
     rows_slow = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]

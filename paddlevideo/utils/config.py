@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 import yaml
 
-from .typecheck import Range, problem
+from .typecheck import FileName, Range, problem
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
            "validate_config", "suggest", "to_plain", "dump_config", "config_origins", "TOP_LEVEL_KEYS",
@@ -376,6 +376,7 @@ def apply_overrides(cfg, overrides):
 
 _POSITIVE = Annotated[int, Range(1)]
 _COUNT = Annotated[int, Range(0)]
+_FILE_NAME = Annotated[str, FileName()]      # a part of the checkpoint names, never a path
 _RATIO = Annotated[float, Range(0, 1)]
 _LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"]
 
@@ -385,7 +386,7 @@ _LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning
 TOP_LEVEL_KEYS = {
     "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
     "METRIC": dict | None, "INFERENCE": dict | None,
-    "model_name": str, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
+    "model_name": _FILE_NAME, "epochs": _POSITIVE, "log_interval": _POSITIVE, "save_interval": _POSITIVE,
     "val_interval": _POSITIVE, "output_dir": str | None, "resume_epoch": _POSITIVE | None,
     "log_level": _LEVELS, "seed": int, "max_bad_ratio": _RATIO | None, "amp": bool,
     "amp_level": Literal["O1", "O2"], "amp_dtype": Literal["float16", "bfloat16"],

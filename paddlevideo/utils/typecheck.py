@@ -11,10 +11,27 @@ sections in `utils/config.py`. Nothing is coerced: `bool` is not an int, `4.5` i
 no annotation means any value.
 """
 import inspect
+import re
 import types
 import typing
 
-__all__ = ["Range", "matches", "describe", "show", "problem"]
+__all__ = ["Range", "FileName", "matches", "describe", "show", "problem"]
+
+
+class FileName:
+    """For `Annotated[str, FileName()]`: a value used as (part of) a file name, never a path:
+    letters, digits, `_`, `-`, `+` and `.`, not starting with `.` or `-`, at most 100
+    characters. No separator, `..`, NUL or control character can reach a path through it."""
+
+    _ALLOWED = re.compile(r"[^\W][\w.+-]{0,99}")
+
+    def __contains__(self, value):
+        return isinstance(value, str) and bool(self._ALLOWED.fullmatch(value)) and \
+            ".." not in value
+
+    def __repr__(self):
+        return ("usable as a file name (letters, digits, _ - + ., not starting with . or -, "
+                "no / or .., at most 100 characters)")
 
 
 class Range:
@@ -53,7 +70,8 @@ def matches(value, annotation):
         return value is None
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return matches(value, args[0]) and all(value in r for r in args[1:] if isinstance(r, Range))
+        return matches(value, args[0]) and all(value in r for r in args[1:]
+                                               if isinstance(r, (Range, FileName)))
     if origin in _UNIONS:
         return any(matches(value, a) for a in args)
     if origin is typing.Literal:
@@ -89,7 +107,7 @@ def describe(annotation):
     """What `annotation` allows, in words: 'an integer', 'one of cv2, pillow', 'a list of 3 numbers'."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, Range))
+        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, (Range, FileName)))
         return f"{describe(args[0])} {bounds}".strip()
     if origin in _UNIONS:
         return " or ".join(describe(a) for a in args)

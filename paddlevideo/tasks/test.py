@@ -13,30 +13,27 @@ another's. Nothing is created before the model, data and engine are ready; a tes
 (or finds more unreadable videos than DATASET.max_bad_ratio allows) writes no result file and
 removes the folder it created, and its error is on the terminal.
 """
-import hashlib
 import json
 import logging
 import os
-import re
-import shutil
 
 from ..loader import TooManyBadFiles
 from ..metrics import build_metric, worst_pairs, write_confusion_png
 from ..modeling.builder import model_from_config
 from ..modeling.weights import WeightsError, resolve_weights
-from ..utils.config import AttrDict, ConfigError, to_plain
+from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import setup_logger
 from .common import (TaskError, describe_threads, make_loader, max_bad_ratio, output_dir_of,
                      setup_device, views_of, world, evaluate)
+from .results_dir import (missing_folders, remove_created, results_dir_for, say_where,
+                          sha256_of, test_set_identity, protocol_id, weights_stem)
 from .runner import make_runner
 
-__all__ = ["test_model", "results_dir_for"]
+__all__ = ["test_model"]
 
 logger = logging.getLogger("paddlevideo")
 
 RESULT_FILES = ("test_results.json", "predictions.jsonl", "confusion_matrix.png")
-_WEIGHT_SUFFIXES = (".pdparams", ".pth", ".pt", ".pkl", ".ckpt")
-_KEY = ("weights_sha256", "test_list_sha256", "test_set", "protocol_id")
 _SHOW_PAIRS = 5          # worst confusions in the log; the JSON keeps up to 20
 
 
@@ -45,102 +42,6 @@ def _num_classes(cfg):
     if "num_classes" not in head:
         raise ConfigError("MODEL.head needs num_classes.")
     return int(head["num_classes"])
-
-
-# ----- where the results go ------------------------------------------------------------------
-def _stem(source):
-    """'output/TSM/TSM_best.pdparams' -> 'TSM_best'; a registered name or URL the same way."""
-    name = os.path.basename(str(source).split("?")[0].rstrip("/")) or "weights"
-    for suffix in _WEIGHT_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[:-len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _earlier_results(folder):
-    path = os.path.join(folder, "test_results.json")
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}                    # unreadable: someone's results all the same, keep them
-
-
-def test_set_identity(cfg):
-    """(short name, {'test_list', 'test_list_sha256', 'test_set'}) of the test data: the list
-    file's path and sha256 when DATASET.test names one, and the whole DATASET.test section (the
-    prefix, suffix and sampling settings choose the videos too)."""
-    section = to_plain((cfg.get("DATASET") or {}).get("test") or {})
-    path = section.get("file_path")
-    if path and os.path.isfile(str(path)):
-        name, digest, listed = _stem(os.path.splitext(str(path))[0]), _sha256(str(path)), \
-            os.path.abspath(str(path))
-    else:
-        name, listed = _stem(str(section.get("format") or "test")), None
-        digest = hashlib.sha256(json.dumps(section, sort_keys=True, default=str)
-                                .encode()).hexdigest()
-    return name, {"test_list": listed, "test_list_sha256": digest,
-                  "test_set": json.dumps(section, sort_keys=True, default=str)}
-
-
-def protocol_id(num_seg, clips, crops, shape):
-    """'8x1x1_224' (segments x clips x crops, input size): the protocol part of a folder name."""
-    size = "any" if shape is None else (f"{shape[-2]}" if shape[-2] == shape[-1]
-                                        else f"{shape[-2]}x{shape[-1]}")
-    return f"{int(num_seg)}x{int(clips)}x{int(crops)}_{size}"
-
-
-def _key_of(results):
-    return {k: (results or {}).get(k) for k in _KEY}
-
-
-def _plain_name(source, list_name, key):
-    return f"test_{_stem(source)}__{list_name}__{key['protocol_id']}"
-
-
-def results_dir_for(parent, source, key, list_name):
-    """(folder, earlier results there or None) for the test whose identity is `key` ({weights
-    sha256, test list sha256, test set, protocol id}): `test_<weights>__<list>__<protocol>`
-    unless it holds another test's results, else that name with the first 8 (then all 64) hex
-    digits of the key's digest. The same weights on the same list with the same protocol find
-    their earlier folder again."""
-    plain = _plain_name(source, list_name, key)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    for name in (plain, f"{plain}_{digest[:8]}", f"{plain}_{digest}"):
-        folder = os.path.join(parent, name)
-        earlier = _earlier_results(folder)
-        if earlier is None or _key_of(earlier) == key:
-            return folder, earlier
-    raise TaskError(f"{folder} holds the results of another test; move it away.")
-
-
-def _fmt(value):
-    return f"{value:.5f}" if isinstance(value, float) else "?"
-
-
-def _say_where(folder, earlier, plain, key):
-    if folder != plain:
-        other = _earlier_results(plain) or {}
-        differs = [k for k in _KEY if other.get(k) != key[k]]
-        logger.warning(f"[TEST] {plain} holds the results of another test (its "
-                       f"{', '.join(differs) or 'identity'} differs: weights "
-                       f"{other.get('weights_file') or other.get('weights', 'unknown file')}, "
-                       f"list {other.get('test_list') or '-'}); this test gets its own folder: "
-                       f"{folder}")
-    if earlier is not None:
-        logger.info(f"[TEST] replacing the earlier results of these weights on this test list "
-                    f"with this protocol in {folder} (top-1 then: {_fmt(earlier.get('top1'))})")
 
 
 # ----- what the report calls the classes -------------------------------------------------------
@@ -250,7 +151,7 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     logger.addHandler(early)
     try:
         weights_file = os.path.abspath(resolve_weights(weights))
-        digest = _sha256(weights_file)
+        digest = sha256_of(weights_file)
         test = _Prepared(cfg, weights, engine, device, world_size)
     finally:
         logger.removeHandler(early)
@@ -263,19 +164,19 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     except BaseException:
         test.close()
         raise
-    created = _missing_folders(out)
+    created = missing_folders(out)
     log_existed = os.path.exists(os.path.join(out, "test.log"))
     try:
         setup_logger(out, rank, cfg.get("log_level", "INFO"), filename="test.log")
         early.replay()
-        _say_where(out, earlier, os.path.join(parent, _plain_name(weights, list_name, key)), key)
+        say_where(out, earlier, weights, list_name, key)
         identity = dict(key, weights=str(weights), weights_file=weights_file,
                         test_list=identity["test_list"])
         return _evaluate_and_write(test, cfg, identity, out, rank)
     except BaseException as e:
         _log_to_file_only(e)
         if rank == 0:
-            _remove_created(out, created, log_existed)
+            remove_created(out, created, log_existed)
         raise
     finally:
         test.close()
@@ -297,36 +198,6 @@ class _EarlyLines(logging.Handler):
                 for record in self.records:
                     handler.handle(record)
         self.records = []
-
-
-def _missing_folders(folder):
-    """The folders from `folder` up that do not exist yet (the ones this run will create)."""
-    missing, path = [], os.path.abspath(folder)
-    while path and not os.path.exists(path):
-        missing.append(path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return missing
-
-
-def _remove_created(out, created, log_existed):
-    """After a failed test: remove the results folder (and its parents) if this run created
-    them, else only a test.log this run started; never anything that was there before."""
-    for handler in list(logger.handlers):
-        if isinstance(handler, logging.FileHandler):
-            logger.removeHandler(handler)
-            handler.close()
-    if created:
-        shutil.rmtree(created[0], ignore_errors=True)
-        for folder in created[1:]:
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-    elif not log_existed and os.path.isfile(os.path.join(out, "test.log")):
-        os.remove(os.path.join(out, "test.log"))
 
 
 def _log_to_file_only(error):
@@ -416,7 +287,7 @@ def _evaluate_and_write(test, cfg, identity, out, rank):
                "input_size": shape[-2:] if shape else None, "class_names_from": names_from,
                "worst_confusions": pairs}
     _write_results(out, results, metric, dataset, res["confusion"], class_names,
-                   title=f"{_stem(identity['weights'])}: {protocol}")
+                   title=f"{weights_stem(identity['weights'])}: {protocol}")
     if res["failed"]:
         logger.warning("[TEST] " + tracker.report())
     for pair in pairs[:_SHOW_PAIRS]:

@@ -257,7 +257,7 @@ def _weights(tmp_path, cfg_path):
 def test_testing_on_another_list_never_replaces_the_first_results(tmp_path):
     """The same weights scored on two lists: two folders, each results file naming its list
     (path and sha256) and protocol; the first results are untouched by the second test."""
-    from paddlevideo.tasks.test import results_dir_for, test_set_identity
+    from paddlevideo.tasks.results_dir import results_dir_for, test_set_identity
     from paddlevideo.utils.config import get_config
     cfg_path = _tiny(tmp_path)
     lists = []

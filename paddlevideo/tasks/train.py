@@ -340,7 +340,6 @@ class Trainer:
         self.save_interval = max(1, int(cfg.get("save_interval", 1)))
         self.val_interval = max(1, int(cfg.get("val_interval", 1)))
         self.keep = int(cfg.get("keep_checkpoints", 3))   # >= 1: the config schema checks it
-        section = dataset_section(cfg)
         distributed = self.world_size > 1
         self.train_ds, self.train_loader = make_loader(cfg, "train", self.seed, distributed)
         self.tracker = FailureTracker(self.train_ds, max_bad_ratio(cfg), mode="train")

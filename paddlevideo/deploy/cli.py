@@ -57,6 +57,15 @@ def _output_folder(text):
     return text
 
 
+def _file_name(text):
+    """export's --save_name is the stem of the files it writes: a name, never a path (as the
+    config's model_name, its default)."""
+    from ..utils.typecheck import FileName
+    if text not in FileName():
+        raise argparse.ArgumentTypeError(f"{text!r} must be {FileName()!r}")
+    return text
+
+
 def _bool(text):
     if isinstance(text, bool):
         return text
@@ -124,7 +133,8 @@ def export_parser():
                         "nothing")
     p.add_argument("-o", "--output_path", default="./inference", type=_output_folder,
                    help="output folder (PaddleVideo's -o); config overrides go to --override")
-    p.add_argument("--save_name", default=None, help="file stem (default: the config's model_name)")
+    p.add_argument("--save_name", default=None, type=_file_name,
+                   help="file stem (default: the config's model_name)")
     p.add_argument("--model_format", choices=["json", "pdmodel"], default="json",
                    help="json: Paddle 3 PIR program (default); pdmodel: legacy program")
     p.add_argument("--label_list", default=None,

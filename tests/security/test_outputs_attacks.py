@@ -315,3 +315,15 @@ def test_a_failed_test_leaves_nothing_new_and_too_many_bad_videos_are_not_scored
     assert main(ok[:-2] + ["-o", "DATASET.max_bad_ratio=0.5", "--test_engine", "dygraph"]) == 1
     assert {f: (folder / f).read_bytes() for f in kept} == kept
     assert list((tmp_path / "out").iterdir()) == [folder]
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", ""])
+def test_export_save_name_is_a_name_never_a_path(tmp_path, capsys, name):
+    """export's --save_name is the stem of the files it writes: refused by the argument parser
+    (exit 2) before anything is loaded or written."""
+    from paddlevideo.deploy.cli import export_main
+    with pytest.raises(SystemExit) as stopped:
+        export_main(["-c", str(tmp_path / "none.yaml"), "--random_weights", "-o",
+                     str(tmp_path / "export"), "--save_name", name])
+    assert stopped.value.code == 2 and "usable as a file name" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

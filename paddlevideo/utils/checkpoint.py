@@ -45,7 +45,7 @@ def checkpoint_prefix(output_dir, model_name, epoch=None, step=0, best=False):
     return os.path.join(output_dir, name)
 
 
-_TEMP = re.compile(r"\.tmp-(\d+)$")
+_TEMP = re.compile(r"\.(?:pdparams|pdopt)\.tmp-(\d+)$")   # atomic_save's, of checkpoint files
 
 
 def _temporary(path):
@@ -148,8 +148,9 @@ def save_checkpoint(prefix, model_state, optimizer_state=None, meta=None):
 
 
 def remove_stale_temporaries(folder):
-    """Delete the `*.tmp-PID` files that atomic_save left in `folder` when process PID died
-    mid-save (kill -9, OOM killer); a live process's file is never touched. Call it while
+    """Delete the `*.pdparams.tmp-PID` / `*.pdopt.tmp-PID` files that atomic_save left in
+    `folder` when process PID died mid-save (kill -9, OOM killer); a live process's file, and
+    any other file, is never touched. Call it while
     holding the folder's run lock. Returns [(path, bytes)] of what was removed."""
     removed = []
     try:

@@ -176,8 +176,10 @@ def test_two_trainings_into_one_folder_the_second_is_refused_until_the_first_die
     try:
         live = out / f"Tiny_epoch_00001.pdopt.tmp-{live_proc.pid}"
         live.write_bytes(b"\0" * 10)
+        users = out / f"notes.tmp-{first.pid}"               # not a checkpoint's: not ours
+        users.write_text("mine")
         assert main(["-c", cfg_path, "--max_iters", "1"]) == 0
-        assert not dead.exists() and live.exists()
+        assert not dead.exists() and live.exists() and users.read_text() == "mine"
         log = (out / "train.log").read_text()
         assert f"removed {dead} (0.0 MB): a save that a killed process (pid {first.pid})" in log
         assert (out / "Tiny_epoch_00001.pdparams").is_file()

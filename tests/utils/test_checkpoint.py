@@ -38,6 +38,7 @@ def test_training_checkpoints_are_recognised_by_name(tmp_path):
 def test_stale_temporaries_are_those_of_dead_processes_only(tmp_path):
     """remove_stale_temporaries removes a checkpoint's `.tmp-PID` of a process that has ended;
     it keeps its own process's, a live one's, a pid that cannot be real, and other files."""
+    import os
     import subprocess
     import sys
     from paddlevideo.utils.checkpoint import remove_stale_temporaries

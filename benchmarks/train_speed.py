@@ -68,9 +68,12 @@ def _tiny_demo(out):
 
 def _run_trainer(trainer):
     trainer.start()
-    trainer.setup()
-    trainer.resume()
-    return trainer.fit()
+    try:
+        trainer.setup()
+        trainer.resume()
+        return trainer.fit()
+    finally:
+        trainer.close()
 
 
 def _host_sync_trainer():

@@ -93,7 +93,7 @@ Test top-1 on the demo set: ${acc:-see $OUT/quickstart_test.log} (10 classes in 
 Outputs:
   $OUT/
       checkpoints, logs, VisualDL scalars (visualdl --logdir $OUT/vdl)
-  ${tested:-$OUT/test_${NAME}_best}/
+  ${tested:-$OUT/test_${NAME}_best__*}/
       the test's scores (test_results.json), per-video predictions, confusion_matrix.png
   $EXPORT/
       the exported model, its inference config and label names

@@ -64,7 +64,8 @@ def test_quickstart_runs_end_to_end_then_reuses_what_it_made(demo, default_outpu
     assert f"reusing {root}" in log                          # the data was there already
     assert not [line for line in log.splitlines() if any(m in line for m in PADDLE_NOISE)]
     assert "Test top-1 on the demo set: 0." in log and "== Done in" in log
-    result = json.loads((out / f"test_{name}_best" / "test_results.json").read_text())
+    (tested,) = out.glob(f"test_{name}_best__*")          # named after weights, list, protocol
+    result = json.loads((tested / "test_results.json").read_text())
     assert (result["evaluated"], result["failed"]) == (20, 0)
     export = out / "inference"
     assert (export / f"{name}.json").is_file() and (export / f"{name}.pdiparams").is_file()
@@ -95,7 +96,7 @@ def test_train_and_test_scripts(demo, tmp_path):
     code, log = run(["bash", "scripts/test/test_tsm.sh", str(out / "TSM_demo_best.pdparams"), DEMO,
                      "-o", f"output_dir={out}"] + overrides)
     assert code == 0, log[-3000:]
-    tested = out / "test_TSM_demo_best"                  # --test results are named after the weights
+    (tested,) = out.glob("test_TSM_demo_best__*")        # named after weights, list, protocol
     assert json.loads((tested / "test_results.json").read_text())["evaluated"] == 20
 
 

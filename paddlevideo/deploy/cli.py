@@ -57,6 +57,15 @@ def _output_folder(text):
     return text
 
 
+def _file_name(text):
+    """export's --save_name is the stem of the files it writes: a name, never a path (as the
+    config's model_name, its default)."""
+    from ..utils.typecheck import FileName
+    if text not in FileName():
+        raise argparse.ArgumentTypeError(f"{text!r} must be {FileName()!r}")
+    return text
+
+
 def _bool(text):
     if isinstance(text, bool):
         return text
@@ -124,7 +133,8 @@ def export_parser():
                         "nothing")
     p.add_argument("-o", "--output_path", default="./inference", type=_output_folder,
                    help="output folder (PaddleVideo's -o); config overrides go to --override")
-    p.add_argument("--save_name", default=None, help="file stem (default: the config's model_name)")
+    p.add_argument("--save_name", default=None, type=_file_name,
+                   help="file stem (default: the config's model_name)")
     p.add_argument("--model_format", choices=["json", "pdmodel"], default="json",
                    help="json: Paddle 3 PIR program (default); pdmodel: legacy program")
     p.add_argument("--label_list", default=None,
@@ -295,8 +305,11 @@ def predict_main(argv=None):
     try:
         from .inputs import collect_inputs
         from .labels import config_label_list
-        from .predictor import ResultsFile, VideoPredictor, format_result
+        from .predictor import VideoPredictor, format_result
+        from .results_file import ResultsFile, check_output_target
         from .runtime import InferenceEngine
+        if args.output:                # refused before the model loads: nothing is written
+            check_output_target(args.output)
         if not args.enable_mkldnn:
             logger.warning("--enable_mkldnn=False is ignored: oneDNN is the fast CPU path.")
         if args.override and not args.config:
@@ -328,36 +341,12 @@ def predict_main(argv=None):
         results = ResultsFile(args.output, predictor.model_id) if args.output else None
     except _user_errors() as e:
         return _fail(e)
-    total = len(items)
-    if results:
-        items = [i for i in items if not results.is_done(i)]
-        if len(items) < total:
-            print(f"continuing {args.output}: {total - len(items)} of {total} input(s) already "
-                  f"predicted there")
-        if not items:
-            results.close()
-            print(f"nothing left to predict: all {total} input(s) are in {args.output}")
-            return 0
-    print(f"{len(items)} input(s)", flush=True)
-    done = failed = 0
     try:
-        for record in predictor(items):
-            done += 1
-            failed += "error" in record
-            if results:
-                results.write(record)
-            print(format_result(record), file=sys.stderr if "error" in record else sys.stdout,
-                  flush=True)
-    except KeyboardInterrupt:
-        where = (f"; the {done} result(s) so far are in {args.output}: run the same command to "
-                 f"continue" if results else "")
-        print(f"interrupted after {done} of {len(items)} input(s){where}", file=sys.stderr)
-        return 130
+        done, failed = _predict_into(predictor, items, results, args.output, format_result)
+    except _Interrupted as stop:
+        return stop.code
     except DeployError as e:               # the output cannot be written (disk full, ...)
         return _fail(e)
-    finally:
-        if results:
-            results.close()
     if results:
         print(f"wrote {done} result(s) to {args.output}")
     if args.benchmark:
@@ -370,6 +359,49 @@ def predict_main(argv=None):
         print(f"{failed} of {done} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+class _Interrupted(Exception):
+    """predict stopped early on purpose: its exit code."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def _predict_into(predictor, items, results, output, format_result):
+    """Predict `items`, printing each and appending it to `results`; (done, failed). The
+    results file is closed however this ends; a close that fails after a write already failed
+    does not raise a second time."""
+    try:
+        total = len(items)
+        if results:
+            items = [i for i in items if not results.is_done(i)]
+            if len(items) < total:
+                print(f"continuing {output}: {total - len(items)} of {total} input(s) already "
+                      f"predicted there")
+            if not items:
+                print(f"nothing left to predict: all {total} input(s) are in {output}")
+                raise _Interrupted(0)
+        print(f"{len(items)} input(s)", flush=True)
+        done = failed = 0
+        try:
+            for record in predictor(items):
+                done += 1
+                failed += "error" in record
+                if results:
+                    results.write(record)
+                print(format_result(record), file=sys.stderr if "error" in record else sys.stdout,
+                      flush=True)
+        except KeyboardInterrupt:
+            where = (f"; the {done} result(s) so far are in {output}: run the same command to "
+                     f"continue" if results else "")
+            print(f"interrupted after {done} of {len(items)} input(s){where}", file=sys.stderr)
+            raise _Interrupted(130) from None
+    finally:
+        if results:
+            results.close()
+    return done, failed
 
 
 # ---- online ---------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ same videos. An input that fails (corrupt, unreadable, missing) is reported by n
 reason; the others go on. An input with fewer frames than num_seg is predicted as --test does
 (the sampler repeats frames), and its record says so.
 """
-import json
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from .inputs import ClipMaker, Input
 from .labels import default_labels, load_label_list
 from .runtime import InferenceEngine, check_labels, file_digest, softmax
 
-__all__ = ["VideoPredictor", "topk", "format_result", "ResultsFile"]
+__all__ = ["VideoPredictor", "topk", "format_result"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -138,66 +137,3 @@ def format_result(result):
     tops = ", ".join(f"{t['label']} ({t['index']}) {t['score']:.4f}" for t in result["topk"])
     note = f" [{result['note']}]" if result.get("note") else ""
     return f"{result['file']}: top-1 {result['top1']} {result['top1_score']:.4f} | top-k: {tops}{note}"
-
-
-class ResultsFile:
-    """predict's --output: one JSON line per input, written and flushed as each comes, so a crash
-    or Ctrl-C loses nothing; reopened with the same model it skips what is already done.
-
-    Opening keeps the existing successful lines, drops failed ones (they are tried again) and a
-    line cut off by a crash; lines from another model (or engine/precision) are refused, since
-    mixing them would label a folder with two models without saying so."""
-
-    def __init__(self, path, model_id):
-        self.path, self.model_id = path, model_id
-        kept, self.done = self._read_existing()
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            tmp = path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(kept)
-            os.replace(tmp, path)
-            self._handle = open(path, "a", encoding="utf-8")
-        except OSError as e:
-            raise DeployError(f"cannot write --output {path}: {e.strerror or e}") from None
-
-    def _read_existing(self):
-        if os.path.isdir(self.path):
-            raise DeployError(f"--output {self.path} is a folder; give a file name in it.")
-        if not os.path.isfile(self.path):
-            return [], set()
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
-        kept, done = [], set()
-        for n, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if n == len(lines):               # the last line, cut off by a crash
-                    continue
-                raise DeployError(f"{self.path}:{n} is not a JSON line of predict's output; "
-                                  f"use another --output.") from None
-            if not isinstance(record, dict) or "file" not in record:
-                raise DeployError(f"{self.path}:{n} is not a line of predict's output; use "
-                                  f"another --output.")
-            if record.get("model") != self.model_id:
-                raise DeployError(f"{self.path} holds results of another model or engine "
-                                  f"({record.get('model')}, this run: {self.model_id}); use "
-                                  f"another --output, or delete it to start again.")
-            if "error" not in record:
-                kept.append(line if line.endswith("\n") else line + "\n")
-                done.add(os.path.abspath(record["file"]))
-        return kept, done
-
-    def is_done(self, item):
-        return os.path.abspath(item.path) in self.done
-
-    def write(self, record):
-        try:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._handle.flush()
-        except OSError as e:
-            raise DeployError(f"cannot write --output {self.path}: {e.strerror or e}") from None
-
-    def close(self):
-        self._handle.close()

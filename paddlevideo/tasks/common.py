@@ -64,6 +64,13 @@ def dataset_section(cfg):
     return dataset
 
 
+def max_bad_ratio(cfg):
+    """The share of a data set's videos that may fail to load before a run stops (training) or
+    a test refuses to score the rest: DATASET.max_bad_ratio, else the top-level max_bad_ratio,
+    else the loader's default."""
+    return dataset_section(cfg).get("max_bad_ratio", cfg.get("max_bad_ratio"))
+
+
 def make_loader(cfg, mode, seed=0, distributed=False):
     """(dataset, loader) for 'train', 'valid' or 'test' with PaddleVideo's batch/worker keys.
 

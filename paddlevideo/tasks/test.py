@@ -1,34 +1,39 @@
 """`main.py --test`: score a checkpoint on the test list and write what a user needs to trust it.
 
 Reports top-1, top-5, mean class accuracy, how many videos were evaluated and how many failed,
-the protocol (segments x clips x crops, input size) and the worst confusions. The results of
-weights `W.pdparams` go to `<output_dir>/test_W/`: `test_results.json`, `predictions.jsonl`
-(one line per video), `confusion_matrix.png` and `test.log`. That folder is reused only by the
-same weights (same sha256): testing them again replaces their results and says so; another file
-with the same name gets `test_W_<first 8 hex of its sha256>/`, so no test overwrites another's.
-A test that fails writes no result file, and its error is in test.log as on the terminal.
+the protocol (segments x clips x crops, input size) and the worst confusions. Results are keyed
+by the weights, the test list and the protocol: `W.pdparams` scored on `val.list` with 8
+segments x 1 clip x 1 crop at 224 px go to `<output_dir>/test_W__val__8x1x1_224/`:
+`test_results.json` (which names the weights, the list and the protocol, each with its sha256),
+`predictions.jsonl` (one line per video), `confusion_matrix.png` and `test.log`. Testing the same
+weights on the same list with the same protocol again replaces their results and says so; a
+folder of that name holding another test's results (another file named W, the list edited) is
+left alone and this test gets the name plus 8 hex digits of its key, so no test overwrites
+another's. Nothing is created before the model, data and engine are ready; a test that fails
+(or finds more unreadable videos than DATASET.max_bad_ratio allows) writes no result file and
+removes the folder it created, and its error is on the terminal.
 """
-import hashlib
 import json
 import logging
 import os
-import re
 
+from ..loader import TooManyBadFiles
 from ..metrics import build_metric, worst_pairs, write_confusion_png
 from ..modeling.builder import model_from_config
 from ..modeling.weights import WeightsError, resolve_weights
 from ..utils.config import AttrDict, ConfigError
 from ..utils.logger import setup_logger
-from .common import (TaskError, describe_threads, make_loader, output_dir_of, setup_device,
-                     views_of, world, evaluate)
+from .common import (TaskError, describe_threads, make_loader, max_bad_ratio, output_dir_of,
+                     setup_device, views_of, world, evaluate)
+from .results_dir import (missing_folders, remove_created, results_dir_for, say_where,
+                          sha256_of, test_set_identity, protocol_id, weights_stem)
 from .runner import make_runner
 
-__all__ = ["test_model", "results_dir_for"]
+__all__ = ["test_model"]
 
 logger = logging.getLogger("paddlevideo")
 
 RESULT_FILES = ("test_results.json", "predictions.jsonl", "confusion_matrix.png")
-_WEIGHT_SUFFIXES = (".pdparams", ".pth", ".pt", ".pkl", ".ckpt")
 _SHOW_PAIRS = 5          # worst confusions in the log; the JSON keeps up to 20
 
 
@@ -37,66 +42,6 @@ def _num_classes(cfg):
     if "num_classes" not in head:
         raise ConfigError("MODEL.head needs num_classes.")
     return int(head["num_classes"])
-
-
-# ----- where the results go ------------------------------------------------------------------
-def _stem(source):
-    """'output/TSM/TSM_best.pdparams' -> 'TSM_best'; a registered name or URL the same way."""
-    name = os.path.basename(str(source).split("?")[0].rstrip("/")) or "weights"
-    for suffix in _WEIGHT_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[:-len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _earlier_results(folder):
-    path = os.path.join(folder, "test_results.json")
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}                    # unreadable: someone's results all the same, keep them
-
-
-def results_dir_for(parent, source, digest):
-    """(folder, earlier results there or None) for weights `source` whose file has sha256
-    `digest`: `test_<stem>` unless it holds another file's results, else the same name with
-    the digest's first 8 (then all 64) hex digits."""
-    stem = _stem(source)
-    for name in (f"test_{stem}", f"test_{stem}_{digest[:8]}", f"test_{stem}_{digest}"):
-        folder = os.path.join(parent, name)
-        earlier = _earlier_results(folder)
-        if earlier is None or earlier.get("weights_sha256") == digest:
-            return folder, earlier
-    raise TaskError(f"{folder} holds the results of another weights file; move it away.")
-
-
-def _fmt(value):
-    return f"{value:.5f}" if isinstance(value, float) else "?"
-
-
-def _say_where(folder, earlier, plain, digest):
-    if folder != plain:
-        other = _earlier_results(plain) or {}
-        logger.warning(f"[TEST] {plain} holds the results of other weights "
-                       f"({other.get('weights_file') or other.get('weights', 'unknown file')}, "
-                       f"sha256 {str(other.get('weights_sha256', '?'))[:12]}); these weights "
-                       f"(sha256 {digest[:12]}) get their own folder: {folder}")
-    if earlier is not None:
-        logger.info(f"[TEST] replacing the earlier results of these weights in {folder} "
-                    f"(protocol then: {earlier.get('protocol', '?')}; "
-                    f"top-1 then: {_fmt(earlier.get('top1'))})")
 
 
 # ----- what the report calls the classes -------------------------------------------------------
@@ -192,24 +137,67 @@ def test_model(cfg, weights, engine="auto", output_dir=None):
     """Evaluate `weights` with the config's test data and METRIC; return the results dict.
 
     `output_dir` (default: the config's) is the model's folder; the results go to a folder in it
-    named after the weights (see the module doc), returned as `results_dir`.
+    named after the weights, the test list and the protocol (see the module doc), returned as
+    `results_dir`. Nothing is created there before the model, data and engine are ready, and a
+    test that fails removes what it created (never what was there before).
     """
     if not weights:
         raise TaskError("--test needs the weights to evaluate: add -w output/tsm_k400_videos/TSM_best.pdparams "
                         "(or another .pdparams file, URL or registered name).")
     device = setup_device()
     rank, world_size = world()
-    weights_file = os.path.abspath(resolve_weights(weights))
-    digest = _sha256(weights_file)
-    parent = output_dir or output_dir_of(cfg)
-    out, earlier = results_dir_for(parent, weights, digest)
-    setup_logger(out, rank, cfg.get("log_level", "INFO"), filename="test.log")
+    early = _EarlyLines()
+    setup_logger(None, rank, cfg.get("log_level", "INFO"))
+    logger.addHandler(early)
     try:
-        _say_where(out, earlier, os.path.join(parent, f"test_{_stem(weights)}"), digest)
-        return _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_size)
+        weights_file = os.path.abspath(resolve_weights(weights))
+        digest = sha256_of(weights_file)
+        test = _Prepared(cfg, weights, engine, device, world_size)
+    finally:
+        logger.removeHandler(early)
+    try:
+        list_name, identity = test_set_identity(cfg)
+        key = {"weights_sha256": digest, "test_list_sha256": identity["test_list_sha256"],
+               "test_set": identity["test_set"], "protocol_id": test.protocol_id}
+        parent = output_dir or output_dir_of(cfg)
+        out, earlier = results_dir_for(parent, weights, key, list_name)
+    except BaseException:
+        test.close()
+        raise
+    created = missing_folders(out)
+    log_existed = os.path.exists(os.path.join(out, "test.log"))
+    try:
+        setup_logger(out, rank, cfg.get("log_level", "INFO"), filename="test.log")
+        early.replay()
+        say_where(out, earlier, weights, list_name, key)
+        identity = dict(key, weights=str(weights), weights_file=weights_file,
+                        test_list=identity["test_list"])
+        return _evaluate_and_write(test, cfg, identity, out, rank)
     except BaseException as e:
         _log_to_file_only(e)
+        if rank == 0:
+            remove_created(out, created, log_existed)
         raise
+    finally:
+        test.close()
+
+
+class _EarlyLines(logging.Handler):
+    """The log lines written before the results folder is known, for test.log once it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def replay(self):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                for record in self.records:
+                    handler.handle(record)
+        self.records = []
 
 
 def _log_to_file_only(error):
@@ -231,45 +219,66 @@ def _log_to_file_only(error):
             handler.flush()
 
 
-def _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_size):
-    logger.info(describe_threads(device))
-    num_classes = _num_classes(cfg)
-    model = model_from_config(cfg, weights, require_head=True)
-    class_names, names_from = _class_names(cfg, num_classes)
+class _Prepared:
+    """Model, class names, data, metric and engine of one test, made before anything is written;
+    `run` evaluates and writes the results."""
 
-    dataset, loader = make_loader(cfg, "test", seed=int(cfg.get("seed") or 0),
-                                  distributed=world_size > 1)
-    metric = build_metric(cfg.get("METRIC") or AttrDict(name="CenterCropMetric"), num_classes,
-                          class_names)
-    clips, crops = views_of(dataset)
-    metric.check_views(clips, crops)
-    expected = _sample_shape(dataset, model.num_seg)
-    runner, run = _make_runner(model, expected, engine, _engine_threads())
-    batch = getattr(getattr(loader, "batch_sampler", None), "batch_size", "?")
-    planned = (metric.protocol(model.num_seg, expected[-2], expected[-1]) if expected
-               else "frame size set by the videos")
-    logger.info(f"[TEST] engine: {runner.name}; protocol: {planned}; {len(dataset)} videos, "
-                f"batch {batch}")
+    def __init__(self, cfg, weights, engine, device, world_size):
+        logger.info(describe_threads(device))
+        num_classes = _num_classes(cfg)
+        self.model = model = model_from_config(cfg, weights, require_head=True)
+        self.class_names, self.names_from = _class_names(cfg, num_classes)
+        self.dataset, self.loader = make_loader(cfg, "test", seed=int(cfg.get("seed") or 0),
+                                                distributed=world_size > 1)
+        self.metric = build_metric(cfg.get("METRIC") or AttrDict(name="CenterCropMetric"),
+                                   num_classes, self.class_names)
+        clips, crops = views_of(self.dataset)
+        self.metric.check_views(clips, crops)
+        expected = _sample_shape(self.dataset, model.num_seg)
+        self.protocol_id = protocol_id(model.num_seg, clips, crops, expected)
+        self.runner, self.batches = _make_runner(model, expected, engine, _engine_threads())
+        self.runner_open = True
+        batch = getattr(getattr(self.loader, "batch_sampler", None), "batch_size", "?")
+        planned = (self.metric.protocol(model.num_seg, expected[-2], expected[-1]) if expected
+                   else "frame size set by the videos")
+        logger.info(f"[TEST] engine: {self.runner.name}; protocol: {planned}; "
+                    f"{len(self.dataset)} videos, batch {batch}")
 
+    def close(self):
+        """Release the engine (once)."""
+        if self.runner_open and hasattr(self.runner, "close"):
+            self.runner.close()
+        self.runner_open = False
+
+
+def _evaluate_and_write(test, cfg, identity, out, rank):
+    """Evaluate; then on rank 0 refuse more failed videos than max_bad_ratio allows (the scores
+    of what survived are not the test set's), else write the results to `out` and return them
+    (None on other ranks)."""
     from ..loader import FailureTracker
-    tracker = FailureTracker(dataset, max_bad_ratio=1.0, mode="test")
+    model, dataset, loader, metric = test.model, test.dataset, test.loader, test.metric
+    class_names, names_from, runner = test.class_names, test.names_from, test.runner
+    tracker = FailureTracker(dataset, max_bad_ratio(cfg), mode="test")
     try:
-        shape = evaluate(run, loader, metric, tracker, mode="test",
+        shape = evaluate(test.batches, loader, metric, tracker, mode="test",
                          log_interval=int(cfg.get("log_interval", 20)))
     finally:
-        if hasattr(runner, "close"):
-            runner.close()
+        test.close()
     metric.gather()
     if rank != 0:
         return None
     res = metric.accumulate()
+    tracker.add([], res["failed_ids"])         # every rank's failures, for the check and report
+    try:
+        tracker.check()
+    except TooManyBadFiles as e:
+        raise TooManyBadFiles(f"{e} No results were written.") from None
     protocol = metric.protocol(model.num_seg, shape[-2], shape[-1]) if shape else "no video loaded"
     names = metric.class_name
     pairs = [{"true": t, "pred": p, "videos": c, "share_of_true": round(s, 4),
               **({"true_name": names(t), "pred_name": names(p)} if class_names else {})}
              for t, p, c, s in worst_pairs(res["confusion"], 20)]
-    results = {"weights": str(weights), "weights_file": weights_file, "weights_sha256": digest,
-               "results_dir": os.path.abspath(out),
+    results = {**identity, "results_dir": os.path.abspath(out),
                "top1": res["top1"], "top5": res["top5"],
                "mean_class_acc": res["mean_class_acc"], "evaluated": res["evaluated"],
                "failed": res["failed"], "failed_files": [dataset.path(i) for i in res["failed_ids"]],
@@ -278,7 +287,7 @@ def _test(cfg, weights, weights_file, digest, engine, out, device, rank, world_s
                "input_size": shape[-2:] if shape else None, "class_names_from": names_from,
                "worst_confusions": pairs}
     _write_results(out, results, metric, dataset, res["confusion"], class_names,
-                   title=f"{_stem(weights)}: {protocol}")
+                   title=f"{weights_stem(identity['weights'])}: {protocol}")
     if res["failed"]:
         logger.warning("[TEST] " + tracker.report())
     for pair in pairs[:_SHOW_PAIRS]:

@@ -44,14 +44,16 @@ from ..solver.optimizer import accumulator_kinds
 from ..utils.checkpoint import (CheckpointError, check_resumable, checkpoint_prefix,
                                 latest_checkpoint, list_checkpoints, load_checkpoint,
                                 portable_optimizer_state, prune_checkpoints,
-                                restore_optimizer_state, save_checkpoint, training_checkpoints)
+                                remove_stale_temporaries, restore_optimizer_state,
+                                save_checkpoint, training_checkpoints)
 from ..utils.config import AttrDict, ConfigError
 from ..utils.curves import TrainingCurves
 from ..utils.download import DownloadError
 from ..utils.logger import (AverageMeter, VisualDLWriter, format_batch_line, format_epoch_line,
                             log_to_files, setup_logger)
 from .common import (TaskError, dataset_section, describe_threads, evaluate, make_loader,
-                     output_dir_of, setup_device, world)
+                     max_bad_ratio, output_dir_of, setup_device, world)
+from .runlock import RunLock
 
 __all__ = ["train_model", "Trainer", "TrainingDiverged", "TrainingInterrupted", "step_seed",
            "run_signature"]
@@ -259,6 +261,7 @@ class Trainer:
         self.resumed_from = self.last_saved = None
         self.saved_at = None            # (epochs done, step) of this run's latest checkpoint
         self.stop = _StopFlag()
+        self.lock = None                # rank 0's RunLock on the output folder, from start
         self.step_times = []
         self.net = None                 # the model, wrapped in DataParallel over several processes
         self.vdl = VisualDLWriter(self.out, enabled=False)      # opened by fit
@@ -269,11 +272,29 @@ class Trainer:
         """Device and process group; refuse another run's output folder; open train.log."""
         self.device = setup_device()
         self.rank, self.world_size = world()
-        refusal = self.output_dir_refusal() if self.rank == 0 else None
+        refusal, stale = None, []
+        if self.rank == 0:          # rank 0 alone writes, so it alone holds the folder's lock
+            try:
+                self.lock = RunLock(self.out)
+                refusal = self.output_dir_refusal()
+                if refusal is None:
+                    stale = remove_stale_temporaries(self.out)
+            except TaskError as e:
+                refusal = str(e)
         (refused,) = _sync_flags([int(refusal is not None)])
         if refused:
+            self.close()
             raise TaskError(refusal or "rank 0 refused the output folder (see its message).")
         setup_logger(self.out, self.rank, self.cfg.get("log_level", "INFO"), filename="train.log")
+        for path, size in stale:
+            logger.info(f"removed {path} ({size / 1e6:.1f} MB): a save that a killed process "
+                        f"(pid {path.rsplit('-', 1)[-1]}) left unfinished")
+
+    def close(self):
+        """Let the output folder go (the lock); the process's end does it too."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def output_dir_refusal(self):
         """Why this run must not write into its output folder, or None.
@@ -319,12 +340,9 @@ class Trainer:
         self.save_interval = max(1, int(cfg.get("save_interval", 1)))
         self.val_interval = max(1, int(cfg.get("val_interval", 1)))
         self.keep = int(cfg.get("keep_checkpoints", 3))   # >= 1: the config schema checks it
-        section = dataset_section(cfg)
         distributed = self.world_size > 1
         self.train_ds, self.train_loader = make_loader(cfg, "train", self.seed, distributed)
-        self.tracker = FailureTracker(self.train_ds, section.get("max_bad_ratio",
-                                                                 cfg.get("max_bad_ratio")),
-                                      mode="train")
+        self.tracker = FailureTracker(self.train_ds, max_bad_ratio(cfg), mode="train")
         self.valid = make_loader(cfg, "valid", self.seed, distributed) if self.do_validate else None
 
         model = build_model(cfg.MODEL)
@@ -691,3 +709,5 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level=None, am
     except BaseException as error:
         _record_failure(error)
         raise
+    finally:
+        trainer.close()

@@ -12,10 +12,13 @@ never leaves a half-written checkpoint under a real name, and an existing good c
 never damaged. `prune_checkpoints` keeps the last N epoch checkpoints (the best is never
 touched); `check_resumable` refuses a checkpoint that does not fit the model and optimizer.
 """
+import errno
 import glob
 import os
 import re
+import shutil
 
+import numpy as np
 import paddle
 
 from .safe_load import SafeLoadError, load_state
@@ -23,7 +26,7 @@ from .safe_load import SafeLoadError, load_state
 __all__ = ["atomic_save", "META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
            "portable_optimizer_state", "restore_optimizer_state", "list_checkpoints",
            "latest_checkpoint", "training_checkpoints", "prune_checkpoints", "remove_checkpoint",
-           "check_resumable", "CheckpointError"]
+           "check_resumable", "CheckpointError", "remove_stale_temporaries"]
 
 META_KEY = "paddlevideo_meta"
 
@@ -42,30 +45,143 @@ def checkpoint_prefix(output_dir, model_name, epoch=None, step=0, best=False):
     return os.path.join(output_dir, name)
 
 
+_TEMP = re.compile(r"\.(?:pdparams|pdopt)\.tmp-(\d+)$")   # atomic_save's, of checkpoint files
+
+
+def _temporary(path):
+    return f"{path}.tmp-{os.getpid()}"
+
+
+def _payload_bytes(obj):
+    """About how many bytes `paddle.save` writes for `obj`: its tensors' and arrays' data."""
+    if isinstance(obj, dict):
+        return sum(_payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_payload_bytes(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, paddle.Tensor):
+        return int(np.prod(obj.shape, dtype=np.int64)) * paddle.empty([0], obj.dtype).element_size()
+    return 0
+
+
+def _write_failed(path, obj, error):
+    """A CheckpointError for a failed write of `path`, saying how much space it needed."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    needed = _payload_bytes(obj)
+    try:
+        free = f"; {shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    except OSError:
+        free = ""
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        why = f"the disk is full ({error.strerror})"
+    else:
+        why = getattr(error, "strerror", None) or str(error)
+    return CheckpointError(
+        f"cannot save {path}: {why}. It needs about {needed / 1e6:.1f} MB{free}. Nothing was "
+        f"replaced: the previous checkpoints are intact. Free some space (or choose another "
+        f"output_dir), then continue with --resume.")
+
+
 def atomic_save(obj, path):
-    """paddle.save to a temporary name beside `path`, renamed into place once complete."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+    """paddle.save to a temporary name beside `path`, renamed into place once complete; a failed
+    write (full disk, ...) is a CheckpointError naming the file and the space it needed, and
+    leaves `path` as it was."""
+    _write_temporary(obj, path)
+    _put_in_place(obj, path)
+
+
+def _put_in_place(obj, path):
+    try:
+        os.replace(_temporary(path), path)
+    except OSError as e:
+        _remove_quietly(_temporary(path))
+        raise _write_failed(path, obj, e) from None
+
+
+def _write_temporary(obj, path):
+    tmp = _temporary(path)
     try:
         paddle.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    except OSError as e:
+        _remove_quietly(tmp)
+        raise _write_failed(path, obj, e) from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def save_checkpoint(prefix, model_state, optimizer_state=None, meta=None):
     """Write `prefix.pdparams` (and `prefix.pdopt` with `meta` inside), each atomically.
 
-    The .pdopt goes first: a checkpoint counts as complete once its .pdparams exists.
+    Both files are written to temporary names first, then renamed, the .pdopt first (a
+    checkpoint counts as complete once its .pdparams exists): a write that fails (full disk)
+    replaces neither, so an earlier checkpoint of the same name (the best) stays whole.
     """
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    parts = []
     if optimizer_state is not None:
         state = dict(optimizer_state)
         if meta is not None:
             state[META_KEY] = dict(meta)
-        atomic_save(state, prefix + ".pdopt")
-    atomic_save(model_state, prefix + ".pdparams")
+        parts.append((state, prefix + ".pdopt"))
+    parts.append((model_state, prefix + ".pdparams"))
+    written = []
+    try:
+        for obj, path in parts:
+            _write_temporary(obj, path)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            _remove_quietly(_temporary(path))
+        raise
+    for obj, path in parts:
+        _put_in_place(obj, path)
     return prefix
+
+
+def remove_stale_temporaries(folder):
+    """Delete the `*.pdparams.tmp-PID` / `*.pdopt.tmp-PID` files that atomic_save left in
+    `folder` when process PID died mid-save (kill -9, OOM killer); a live process's file, and
+    any other file, is never touched. Call it while
+    holding the folder's run lock. Returns [(path, bytes)] of what was removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        match = _TEMP.search(name)
+        path = os.path.join(folder, name)
+        if not match or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        size = os.path.getsize(path)
+        _remove_quietly(path)
+        removed.append((path, size))
+    return removed
+
+
+def _alive(pid):
+    """Whether a process with this pid exists on this machine (one of another user counts)."""
+    if pid <= 0:
+        return True                     # not a real pid: do not guess, keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def load_checkpoint(prefix):

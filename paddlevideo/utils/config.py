@@ -28,8 +28,8 @@ from typing import Literal
 
 import yaml
 
-from .typecheck import (Classes, Fraction, NonNegative, Pixels, PositiveFloat, PositiveInt, Ratio,
-                        Seed, Segments, Workers, problem)
+from .typecheck import (Classes, Fraction, Name, NonNegative, Pixels, PositiveFloat, PositiveInt,
+                        Ratio, Seed, Segments, Workers, problem)
 from .yaml_bounds import BoundedComposer, YAMLLimitError
 
 __all__ = ["AttrDict", "ConfigError", "get_config", "load_config", "apply_overrides",
@@ -410,7 +410,7 @@ _LEVELS = Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning
 TOP_LEVEL_KEYS = {
     "MODEL": dict, "DATASET": dict, "PIPELINE": dict, "OPTIMIZER": dict | None,
     "METRIC": dict | None, "INFERENCE": dict | None,
-    "model_name": str, "epochs": PositiveInt, "log_interval": PositiveInt,
+    "model_name": Name, "epochs": PositiveInt, "log_interval": PositiveInt,
     "save_interval": PositiveInt, "val_interval": PositiveInt, "output_dir": str | None,
     "resume_epoch": PositiveInt | None, "log_level": _LEVELS, "seed": Seed,
     "max_bad_ratio": Ratio | None, "amp": bool, "amp_level": Literal["O1", "O2"],

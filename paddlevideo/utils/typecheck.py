@@ -12,12 +12,30 @@ no annotation means any value.
 """
 import inspect
 import math
+import re
 import types
 import typing
 
-__all__ = ["Range", "matches", "describe", "show", "problem", "PositiveInt", "Count", "Ratio",
-           "Fraction", "PositiveFloat", "NonNegative", "Pixels", "Segments", "Workers", "Seed",
-           "Classes", "Channels", "MAX_WORKERS", "MAX_CHANNELS", "MAX_PIXELS", "MAX_SEGMENTS", "MAX_CLASSES", "MAX_SEED"]
+__all__ = ["Range", "FileName", "matches", "describe", "show", "problem", "PositiveInt", "Count",
+           "Ratio", "Fraction", "PositiveFloat", "NonNegative", "Pixels", "Segments", "Workers", "Seed",
+           "Classes", "Channels", "Name", "MAX_WORKERS", "MAX_CHANNELS", "MAX_PIXELS",
+           "MAX_SEGMENTS", "MAX_CLASSES", "MAX_SEED"]
+
+
+class FileName:
+    """For `Annotated[str, FileName()]`: a value used as (part of) a file name, never a path:
+    letters, digits, `_`, `-`, `+` and `.`, not starting with `.` or `-`, at most 100
+    characters. No separator, `..`, NUL or control character can reach a path through it."""
+
+    _ALLOWED = re.compile(r"[^\W][\w.+-]{0,99}")
+
+    def __contains__(self, value):
+        return isinstance(value, str) and bool(self._ALLOWED.fullmatch(value)) and \
+            ".." not in value
+
+    def __repr__(self):
+        return ("usable as a file name (letters, digits, _ - + ., not starting with . or -, "
+                "no / or .., at most 100 characters)")
 
 
 class Range:
@@ -64,6 +82,7 @@ Workers = typing.Annotated[int, Range(0, MAX_WORKERS)]
 Seed = typing.Annotated[int, Range(0, MAX_SEED)]
 Classes = typing.Annotated[int, Range(1, MAX_CLASSES)]
 Channels = typing.Annotated[int, Range(1, MAX_CHANNELS)]
+Name = typing.Annotated[str, FileName()]                    # part of a file name, never a path
 
 _UNIONS = (typing.Union, types.UnionType)
 _NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
@@ -84,7 +103,8 @@ def matches(value, annotation):
         return value is None
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return matches(value, args[0]) and all(value in r for r in args[1:] if isinstance(r, Range))
+        return matches(value, args[0]) and all(value in r for r in args[1:]
+                                               if isinstance(r, (Range, FileName)))
     if origin in _UNIONS:
         return any(matches(value, a) for a in args)
     if origin is typing.Literal:
@@ -124,7 +144,7 @@ def describe(annotation):
     """What `annotation` allows, in words: 'an integer', 'one of cv2, pillow', 'a list of 3 numbers'."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, Range))
+        bounds = " ".join(repr(r) for r in args[1:] if isinstance(r, (Range, FileName)))
         return f"{describe(args[0])} {bounds}".strip()
     if origin in _UNIONS:
         return " or ".join(describe(a) for a in args)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Evaluate TSM weights: top-1, top-5, mean class accuracy, failed videos, protocol; writes
-# test_results.json, predictions.jsonl and confusion_matrix.png to <output_dir>/test_<weights>/.
+# test_results.json, predictions.jsonl and confusion_matrix.png to
+# <output_dir>/test_<weights>__<list>__<protocol>/ (see docs/evaluation.md).
 #
 #   scripts/test/test_tsm.sh WEIGHTS [CONFIG] [main.py flags...]
 #   scripts/test/test_tsm.sh output/tsm_k400_videos/TSM_best.pdparams

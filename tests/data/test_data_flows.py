@@ -74,7 +74,8 @@ def train_test_export_predict(config, out, labels, video, extra=(), deploy=True)
     assert main(["-c", config, "-o", f"output_dir={out}", "--test", "-w", ckpt[0],
                  "--test_engine", "dygraph"] + overrides) == 0
     stem = os.path.splitext(os.path.basename(ckpt[0]))[0]
-    with open(os.path.join(out, f"test_{stem}", "test_results.json")) as f:
+    (tested,) = glob.glob(os.path.join(glob.escape(out), f"test_{stem}__*"))
+    with open(os.path.join(tested, "test_results.json")) as f:
         results = json.load(f)
     if deploy:
         model_dir = os.path.join(out, "inference")

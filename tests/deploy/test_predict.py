@@ -254,3 +254,21 @@ def test_kinetics_label_list():
         pytest.skip("no Kinetics label list")
     names = load_label_list(LABELS, 400)
     assert names[5] == "archery" and names[6] == "arm_wrestling"
+
+
+def test_a_full_disk_under_output_is_one_line_not_a_second_traceback(exported, videos, tmp_path,
+                                                                      capsys, monkeypatch):
+    """Every write of --output fails with ENOSPC (it goes to /dev/full): predict stops with one
+    `error:` line naming the file and the full disk; closing the file does not raise again."""
+    import paddlevideo.deploy.results_file as results_file
+    _, model_dir = exported
+    real_open = open
+    monkeypatch.setattr(results_file, "open", lambda path, mode="r", **kw: real_open(
+        "/dev/full", mode, **kw) if mode == "a" else real_open(path, mode, **kw), raising=False)
+    out = tmp_path / "r.jsonl"
+    code = predict_main(["-i", os.path.join(videos, "example.avi"), "--model_dir", model_dir,
+                         "--output", str(out)])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith(f"error: cannot write --output {out}: No space left on device")

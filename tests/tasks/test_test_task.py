@@ -49,37 +49,41 @@ def test_a_head_of_another_class_count_stops_the_test_and_writes_no_results(setu
     assert weights in lines[0], lines[0]
     rest = lines[0].replace(weights, "")                     # both class counts are named
     assert re.search(r"\b5\b", rest) and re.search(r"\b4\b", rest), lines[0]
-    assert result_files(tmp / "out") == []
-    log = (tmp / "out" / "test_five" / "test.log").read_text()
-    assert lines[0] in log                                   # the error is in test.log too
+    assert not (tmp / "out").exists()                         # nothing created, not even a log
 
 
-def test_results_are_named_after_the_weights_and_never_overwrite_another_test(setup):
+def test_results_are_keyed_by_weights_list_and_protocol_and_never_overwrite_another_test(setup):
     tmp, cfg_path = setup
     cfg = get_config(cfg_path)
     first = checkpoint(tmp / "a" / "best.pdparams", cfg_path, seed=1)
     r1 = test_task.test_model(cfg, first, engine="dygraph")
-    plain = tmp / "out" / "test_best"
+    plain = tmp / "out" / "test_best__SyntheticMotion__4x1x1_32"
     assert r1["results_dir"] == str(plain) and sorted(os.listdir(plain)) == \
         sorted(RESULTS + ("test.log",))
     saved = (plain / "test_results.json").read_text()
     assert json.loads(saved)["weights_sha256"] == r1["weights_sha256"]
+    assert r1["protocol_id"] == "4x1x1_32" and "num_samples" in r1["test_set"]
 
     # other weights with the same file name get their own folder; the first results stay
     second = checkpoint(tmp / "b" / "best.pdparams", cfg_path, seed=2)
     r2 = test_task.test_model(cfg, second, engine="dygraph")
-    assert r2["results_dir"] == str(plain) + "_" + r2["weights_sha256"][:8]
+    assert r2["results_dir"].startswith(str(plain) + "_") and len(r2["results_dir"]) == \
+        len(str(plain)) + 9
     assert (plain / "test_results.json").read_text() == saved
     log2 = (tmp / "out" / os.path.basename(r2["results_dir"]) / "test.log").read_text()
-    assert f"{plain} holds the results of other weights" in log2 and first in log2
+    assert f"{plain} holds the results of another test" in log2 and first in log2
 
-    # the same weights again replace their own results, and say so
+    # the same weights on another test set (6 videos) get another folder; the first stays
     r3 = test_task.test_model(get_config(cfg_path, ["DATASET.test.num_samples=6"]), first,
                               engine="dygraph")
-    assert r3["results_dir"] == str(plain) and r3["evaluated"] == 6
-    assert json.loads((plain / "test_results.json").read_text())["evaluated"] == 6
+    assert r3["results_dir"] not in (str(plain), r2["results_dir"]) and r3["evaluated"] == 6
+    assert (plain / "test_results.json").read_text() == saved
+
+    # the same weights, list and protocol again replace their own results, and say so
+    r4 = test_task.test_model(get_config(cfg_path), first, engine="dygraph")
+    assert r4["results_dir"] == str(plain) and r4["evaluated"] == 8
     assert "replacing the earlier results of these weights" in (plain / "test.log").read_text()
-    assert sorted(os.listdir(tmp / "out")) == ["test_best", os.path.basename(r2["results_dir"])]
+    assert len(os.listdir(tmp / "out")) == 3
 
 
 def test_the_engine_is_built_for_the_pipeline_shape_before_any_video_is_read(setup, monkeypatch):

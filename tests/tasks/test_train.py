@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -95,7 +96,8 @@ def test_training_learns_logs_saves_and_tests(tmp_path):
 
     # --test on the best checkpoint: the fast engine gives dygraph's answers
     fast = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="inference")
-    tested = out / "test_Tiny_best"                       # the results are named after the weights
+    tested = Path(fast["results_dir"])            # named after the weights, list and protocol
+    assert tested.name.startswith("test_Tiny_best__")
     rows = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
     slow = test_task.test_model(cfg, str(out / "Tiny_best.pdparams"), engine="dygraph")
     rows_slow = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
@@ -107,13 +109,17 @@ def test_training_learns_logs_saves_and_tests(tmp_path):
     assert fast["top1"] >= 0.5
     assert cv2.imread(str(tested / "confusion_matrix.png")) is not None
     # a video that cannot be decoded is left out of the scores and listed, never replaced
-    bad = test_task.test_model(get_config(path, ["DATASET.test.bad=[2]"]),
+    # (1 of 16 is more than the default max_bad_ratio 0.01 allows: raised on purpose here)
+    bad = test_task.test_model(get_config(path, ["DATASET.test.bad=[2]",
+                                                 "DATASET.max_bad_ratio=0.1"]),
                                str(out / "Tiny_best.pdparams"))
     assert (bad["evaluated"], bad["failed"]) == (15, 1)
     assert bad["failed_files"] == ["synthetic://test/0002"]
-    rows = [json.loads(x) for x in (tested / "predictions.jsonl").read_text().splitlines()]
+    damaged = Path(bad["results_dir"])                 # another test set: another folder
+    assert damaged != tested and (tested / "predictions.jsonl").is_file()
+    rows = [json.loads(x) for x in (damaged / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 16 and rows[-1] == {"id": 2, "path": "synthetic://test/0002", "failed": True}
-    test_log = (tested / "test.log").read_text()
+    test_log = (damaged / "test.log").read_text()
     assert "1 of 16 test samples failed to load" in test_log
     assert "[TEST] finished, avg_acc1=" in test_log and "mean_class_acc=" in test_log
 

@@ -33,3 +33,23 @@ def test_training_checkpoints_are_recognised_by_name(tmp_path):
     (tmp_path / "train.log").write_text("")
     assert training_checkpoints(str(tmp_path)) == ["A_epoch_00002.pdparams", "B_best.pdparams",
                                                    "B_epoch_00001_step_00004.pdparams"]
+
+
+def test_stale_temporaries_are_those_of_dead_processes_only(tmp_path):
+    """remove_stale_temporaries removes a checkpoint's `.tmp-PID` of a process that has ended;
+    it keeps its own process's, a live one's, a pid that cannot be real, and other files."""
+    import os
+    import subprocess
+    import sys
+    from paddlevideo.utils.checkpoint import remove_stale_temporaries
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    names = {"dead": f"M_epoch_00001.pdparams.tmp-{ended.pid}",
+             "own": f"M_epoch_00001.pdopt.tmp-{os.getpid()}",
+             "zero": "M_best.pdparams.tmp-0",
+             "other": f"notes.txt.tmp-{ended.pid}"}
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"\0" * 2000)
+    removed = remove_stale_temporaries(str(tmp_path))
+    assert removed == [(str(tmp_path / names["dead"]), 2000)]
+    assert sorted(os.listdir(tmp_path)) == sorted(v for k, v in names.items() if k != "dead")

@@ -55,13 +55,13 @@ def test_overrides_are_typed_by_yaml_and_reach_list_items(tmp_path):
         "epochs=3", "MODEL.backbone.shift_ratio=0.25", "MODEL.backbone.data_format=NHWC",
         "PIPELINE.train.transform[0].MultiScaleCrop.target_size=112",
         "PIPELINE.train.transform.2.Normalization.mean=[0.5, 0.5, 0.5]",
-        "PIPELINE.train.transform[1].RandomFlip.p=0.0", "output_dir=out/x", "model_name=__import__('os')"])
+        "PIPELINE.train.transform[1].RandomFlip.p=0.0", "model_name=x", "output_dir=__import__('os')"])
     assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
     assert cfg.MODEL.backbone.shift_ratio == 0.25
     assert cfg.PIPELINE.train.transform[0].MultiScaleCrop.target_size == 112
     assert cfg.PIPELINE.train.transform[2].Normalization.mean == [0.5, 0.5, 0.5]
     assert cfg.PIPELINE.train.transform[1].RandomFlip.p == 0.0
-    assert cfg.model_name == "__import__('os')"                 # a string, never evaluated
+    assert cfg.output_dir == "__import__('os')"                 # a string, never evaluated
 
 
 def test_unknown_component_names_its_line_and_nearest_choice(tmp_path):

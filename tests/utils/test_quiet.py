@@ -106,7 +106,8 @@ def test_a_tool_prints_none_of_the_five_lines(tmp_path):
                           "-o", f"DATASET.test.file_path={data}/test.list",
                           "-o", f"DATASET.test.data_prefix={data}",
                           "-o", f"DATASET.label_list={data}/label_list.txt",
-                          "-o", f"output_dir={tmp_path}/out", "-o", "DATASET.test_num_workers=0"],
+                          "-o", f"output_dir={tmp_path}/out", "-o", "DATASET.test_num_workers=0",
+                          "-o", "DATASET.max_bad_ratio=0.1"],        # 1 of 11 broken on purpose
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]

@@ -28,6 +28,7 @@ import re
 import numpy as np
 
 from .backbones.mobilenet_v2_tsm import BLOCKS
+from .torch_folds import fold_swap
 
 __all__ = ["is_mobilenet_checkpoint", "convert_mobilenet", "swap_mobilenet_folds"]
 
@@ -186,7 +187,6 @@ def convert_mobilenet(state, path, conversion, error, permute=True):
 def swap_mobilenet_folds(state, shifted, prefix="backbone."):
     """Swap channel folds 0 and 1 of every stream feeding a shifted block (see the module
     docstring). Returns (tensors permuted, streams)."""
-    from .torch_tsm import fold_swap
     # permuted_out[i]: the output of block i (0: the stem) carries swapped folds
     permuted_out = [False] * (len(BLOCKS) + 1)
     for i in shifted:

@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backbones.resnet_tsm import STAGES, block_name
+from .torch_folds import FOLD_DIV, fold_swap
 from .torch_mobilenet import convert_mobilenet, is_mobilenet_checkpoint
 
 __all__ = ["FOLD_DIV", "Conversion", "ConversionError", "convert_torch_checkpoint",
            "fold_swap", "swap_shift_folds", "SOURCE_NAMES"]
 
-FOLD_DIV = 8          # the released checkpoints shift C // 8 channels each way (shift_div 8)
 
 SOURCE_NAMES = {"mit-han-lab": "the original TSM code's checkpoint",
                 "mmaction2": "mmaction2's TSM checkpoint",
@@ -222,15 +222,6 @@ def _our_name(unit, depth, bottleneck, prefix):
     if unit[0] == "short":
         return f"{prefix}{block}.short"
     return f"{prefix}{block}.conv{unit[3] - 1}"
-
-
-def fold_swap(channels):
-    """Index array swapping channel folds 0 and 1 (fold = channels // 8); its own inverse."""
-    fold = channels // FOLD_DIV
-    index = np.arange(channels)
-    index[:fold] += fold
-    index[fold:2 * fold] -= fold
-    return index
 
 
 def swap_shift_folds(state, depth, prefix="backbone."):

@@ -209,6 +209,13 @@ def run_export(args):
                                 {k: info.get(k) for k in ("PIPELINE", "labels", "frames")
                                  if info.get(k) is not None})
             print(f"online step {out['model_file']} (checked against the dygraph step)")
+            if with_onnx:
+                from .online_onnx import export_online_onnx
+                check = export_online_onnx(model_file=out["model_file"],
+                                           params_file=out["params_file"])
+                record_check(out["infer_config"], "onnx_check", check)
+                print(f"online onnx {check['file']} (checked: ONNX Runtime vs Paddle Inference "
+                      f"over {check['frames']} frames, max abs diff {check['max_abs_diff']:.3g})")
     except _user_errors() as e:
         return _fail(e)
     return 0

@@ -7,8 +7,10 @@
 Jester ships frames, one folder per clip: 20bn-jester-v1/<id>/00001.jpg, 00002.jpg, ...
 (configs: suffix '{:05}.jpg'). The CSVs are ';'-separated: the labels file one class name a line,
 the train/validation files `id;class name`. Writes train.list / val.list (`/abs/20bn-jester-v1/<id>
-NUM_FRAMES LABEL`; --relative: `<id> NUM_FRAMES LABEL`) and label_list.txt (`INDEX Name`, in the
-labels file's order, as the original TSM code numbers them). Clips whose folder is missing or
+NUM_FRAMES LABEL`; --relative: `<id> NUM_FRAMES LABEL`) and label_list.txt (`INDEX Name`, the
+names sorted alphabetically: the class order of the original TSM online demo's Jester network,
+so its released weights and models trained from these lists mean the same classes by index; it
+is data/jester_label_list.txt). Clips whose folder is missing or
 empty are counted and written to <name>_missing.txt. Do not train Jester with RandomFlip:
 "Swiping Left" flipped is "Swiping Right".
 """
@@ -32,7 +34,7 @@ def _read_rows(path):
 
 
 def read_labels(path):
-    """Class names in file order (jester-v1-labels.csv: one a line)."""
+    """Class names (jester-v1-labels.csv: one a line), sorted: the demo network's order."""
     names = []
     for n, text in _read_rows(path):
         if ";" in text:
@@ -43,7 +45,7 @@ def read_labels(path):
         names.append(text)
     if not names:
         raise SystemExit(f"error: {path}: no class names")
-    return names
+    return sorted(names)
 
 
 def count_frames(folder):

@@ -400,7 +400,39 @@ def online_parser():
     p.add_argument("--cpu_threads", type=int, default=None)
     p.add_argument("--output", default=None, help="write one JSON line per frame here")
     p.add_argument("--quiet", action="store_true", help="no per-frame lines")
+    rules = p.add_argument_group(
+        "the original gesture demo's output rules (docs/deploy.md, 'Online TSM')")
+    rules.add_argument("--demo_rules", action="store_true",
+                       help="all of the demo's rules with its settings, for a Jester model: "
+                            "--logit_window 12 --refine --hide its 5 hidden gestures")
+    rules.add_argument("--logit_window", type=int, default=None,
+                       help="show the argmax of the mean of the last N frames' logits (the demo: "
+                            "12) instead of the mean probability over --window")
+    rules.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                       help="the demo's history smoothing: a label shows once the one before it "
+                            "held two frames; 'Doing other things' shows as 'No gesture'")
+    rules.add_argument("--hide", default=None, metavar="NAME[,NAME]",
+                       help="classes never shown (the previous label stays); --hide '' hides none")
+    p.add_argument("--display", choices=["auto", "on", "off"], default="auto",
+                   help="show the video with its label (auto: when a display is there)")
+    p.add_argument("--annotated", default=None, metavar="OUT.mp4",
+                   help="write the video with the label drawn on each frame here")
     return p
+
+
+def _output_rules(args, labels):
+    """The OutputRules the flags ask for, or None (mean probability over --window)."""
+    from .output_rules import (DEMO_LOGIT_WINDOW, JESTER_HIDDEN, JESTER_MERGED, OutputRules)
+    window = args.logit_window if args.logit_window is not None else (
+        DEMO_LOGIT_WINDOW if args.demo_rules else None)
+    refine = args.refine if args.refine is not None else args.demo_rules
+    if args.hide is not None:
+        hidden = tuple(n.strip() for n in args.hide.split(",") if n.strip())
+    else:
+        hidden = JESTER_HIDDEN if args.demo_rules else ()
+    if window is None and not refine and not hidden:
+        return None
+    return OutputRules(labels, window or 1, hidden, refine, JESTER_MERGED if refine else None)
 
 
 def online_main(argv=None):
@@ -444,10 +476,14 @@ def online_main(argv=None):
         if args.label_list:
             labels = load_label_list(args.label_list, (step.info or {}).get("num_classes")
                                      if args.model_dir else step.head.num_classes)
+        from .online import display_available
         runner = OnlineRecognizer(step, frame_preprocessor(pipeline), labels,
-                                  window=args.window or num_seg, target_size=size)
+                                  window=args.window or num_seg, target_size=size,
+                                  rules=_output_rules(args, labels))
+        display = args.display == "on" or (args.display == "auto" and display_available())
         records = runner.run(args.input, args.frame_step, args.max_frames, args.output,
-                             echo=None if args.quiet else print)
+                             echo=None if args.quiet else print, display=display,
+                             annotated=args.annotated)
     except _user_errors() as e:
         return _fail(e)
     lat = [r["latency_ms"] for r in records]

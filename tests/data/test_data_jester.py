@@ -41,15 +41,15 @@ def test_jester_lists_and_labels_from_the_official_csvs(tool, tmp_path, capsys):
         "--train", str(tmp_path / "jester-v1-train.csv"),
         "--val", str(tmp_path / "jester-v1-validation.csv"),
         "--frames", str(frames), "--out", str(out), "--quiet"]) == 0
-    assert lines(out / "label_list.txt") == ["0 Swiping Left", "1 Swiping Right", "2 No gesture"]
-    assert lines(out / "train.list") == [f"{frames}/34870 12 1", f"{frames}/56557 9 2"]
-    assert lines(out / "val.list") == [f"{frames}/1001 10 0"]
+    assert lines(out / "label_list.txt") == ["0 No gesture", "1 Swiping Left", "2 Swiping Right"]
+    assert lines(out / "train.list") == [f"{frames}/34870 12 2", f"{frames}/56557 9 0"]
+    assert lines(out / "val.list") == [f"{frames}/1001 10 1"]
     assert lines(out / "val_missing.txt") == ["9 Swiping Left"]
     assert "1 missing" in capsys.readouterr().out
     tool("jester").main(["--labels", str(tmp_path / "jester-v1-labels.csv"), "--train",
                          str(tmp_path / "jester-v1-train.csv"), "--frames", str(frames),
                          "--out", str(tmp_path / "rel"), "--relative", "--quiet"])
-    assert lines(tmp_path / "rel" / "train.list")[0] == "34870 12 1"
+    assert lines(tmp_path / "rel" / "train.list")[0] == "34870 12 2"
 
     # the shipped online config reads these lists and frames
     from paddlevideo.config_check import load_and_check_config
@@ -59,7 +59,7 @@ def test_jester_lists_and_labels_from_the_official_csvs(tool, tmp_path, capsys):
                                          "MODEL.head.num_classes=3",
                                          "PIPELINE.train.transform[0].MultiScaleCrop.target_size=32"])
     sample = build_dataset(cfg, "train")[0]
-    assert np.asarray(sample[0]).shape == (8, 3, 32, 32) and int(sample[1]) == 1
+    assert np.asarray(sample[0]).shape == (8, 3, 32, 32) and int(sample[1]) == 2
 
 
 @pytest.mark.parametrize("csv, text, message", [
@@ -75,3 +75,13 @@ def test_bad_csv_lines_stop_with_the_file_and_line(tool, tmp_path, csv, text, me
                              str(tmp_path / "jester-v1-train.csv"), "--frames", str(frames),
                              "--out", str(tmp_path / "lists"), "--quiet"])
     assert message in str(err.value) and f"{csv}:" in str(err.value)
+
+
+def test_shipped_jester_label_list_is_the_demo_networks_class_order():
+    """data/jester_label_list.txt: the 27 classes in the order of the original demo's outputs
+    (online_demo/main.py), which is what data/jester.py writes (sorted names)."""
+    names = [line.split(" ", 1)[1] for line in lines(os.path.join(REPO, "data",
+                                                                   "jester_label_list.txt"))]
+    assert len(names) == 27 and names == sorted(names)
+    assert names[0] == "Doing other things" and names[2] == "No gesture"
+    assert names[7] == "Rolling Hand Backward" and names[26] == "Zooming Out With Two Fingers"

@@ -65,3 +65,35 @@ def test_exported_online_step_gives_the_originals_logits_in_onnx_runtime(exporte
     step = OnlineOnnxStep(str(folder / info["onnx_check"]["file"]), info["buffers"], threads=1)
     frames = np.load(os.path.join(MBV2, "online_frames.npy"))
     assert_within(stream(step, frames), np.load(os.path.join(MBV2, "online_logits.npy")))
+
+
+def test_online_predict_with_the_demos_rules_writes_an_annotated_video(exported, tmp_path, capsys):
+    import cv2
+    from paddlevideo.deploy.cli import online_main
+    folder, _ = exported
+    video = os.path.join(os.path.dirname(REPO), "shared", "videos", "demo.mp4")
+    if not os.path.isfile(video):
+        pytest.skip(f"{video} is absent")
+    labels = os.path.join(REPO, "data", "jester_label_list.txt")
+    annotated, records = tmp_path / "out" / "labelled.mp4", tmp_path / "records.jsonl"
+    argv = ["-i", video, "--model_dir", str(folder), "--label_list", labels, "--max_frames", "14",
+            "--cpu_threads", "1", "--display", "off", "--quiet", "--output", str(records)]
+    assert online_main(argv + ["--demo_rules", "--annotated", str(annotated)]) == 0
+    shown = [yaml.safe_load(line)["label"] for line in records.read_text().splitlines()]
+    assert len(shown) == 14
+    names = [line.split(" ", 1)[1] for line in open(labels).read().splitlines()]
+    hidden = {"Pulling Hand In", "Rolling Hand Backward", "Rolling Hand Forward",
+              "Turning Hand Clockwise", "Turning Hand Counterclockwise", "Doing other things"}
+    assert not hidden & set(shown) and set(shown) <= set(names)
+    assert all(a == b or b == c for a, b, c in zip(shown, shown[1:], shown[2:]))  # no flicker
+    cap = cv2.VideoCapture(str(annotated))
+    count, height = 0, None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        count, height = count + 1, frame.shape[0]
+    assert count == 14 and height > int(cv2.VideoCapture(video).get(cv2.CAP_PROP_FRAME_HEIGHT))
+    # a class name the label list lacks is refused in one line, not ignored
+    assert online_main(argv + ["--hide", "Waving"]) == 1
+    assert "'Waving' is not in the label list" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+"""The original gesture demo's output rules: each on its own, and all together."""
+import numpy as np
+import pytest
+
+from paddlevideo.deploy import DeployError
+from paddlevideo.deploy.output_rules import JESTER_HIDDEN, OutputRules
+
+LABELS = ["Doing other things", "Drumming Fingers", "No gesture", "Pulling Hand In",
+          "Pulling Two Fingers In", "Pushing Hand Away", "Pushing Two Fingers Away",
+          "Rolling Hand Backward", "Rolling Hand Forward", "Shaking Hand",
+          "Sliding Two Fingers Down", "Sliding Two Fingers Left", "Sliding Two Fingers Right",
+          "Sliding Two Fingers Up", "Stop Sign", "Swiping Down", "Swiping Left", "Swiping Right",
+          "Swiping Up", "Thumb Down", "Thumb Up", "Turning Hand Clockwise",
+          "Turning Hand Counterclockwise", "Zooming In With Full Hand",
+          "Zooming In With Two Fingers", "Zooming Out With Full Hand",
+          "Zooming Out With Two Fingers"]
+
+
+def onehot(*indices, scale=5.0):
+    out = []
+    for i in indices:
+        x = np.zeros(27)
+        x[i] = scale
+        out.append(x)
+    return out
+
+
+def shown(rules, logits):
+    return [rules(x) for x in logits]
+
+
+def test_logit_window_averages_the_last_n_frames_logits():
+    rules = OutputRules(LABELS, logit_window=3)
+    frames = onehot(16, 16, 17, 17, 17, 17)
+    assert shown(rules, frames) == [16, 16, 16, 17, 17, 17]      # 17 wins once it has 2 of 3
+    assert shown(OutputRules(LABELS), frames) == [16, 16, 17, 17, 17, 17]
+
+
+def test_hidden_classes_keep_the_previous_label():
+    rules = OutputRules(LABELS, hidden=JESTER_HIDDEN)
+    frames = onehot(16, 7, 8, 21, 3, 17)
+    assert shown(rules, frames) == [16, 16, 16, 16, 16, 17]
+    first = np.zeros(27)
+    first[7], first[12] = 5.0, 4.0                    # a hidden class before anything was shown
+    assert OutputRules(LABELS, hidden=JESTER_HIDDEN)(first) == 12
+
+
+def test_refinement_is_the_demos_history_smoothing():
+    rules = OutputRules(LABELS, refine=True, merged={"Doing other things": "No gesture"})
+    # the label may change only when the shown one has held for two frames; 0 counts as 2
+    frames = onehot(16, 16, 16, 0, 17, 17, 17, 17)
+    assert shown(rules, frames) == [2, 16, 16, 2, 2, 17, 17, 17]
+    assert rules.history[-1] == 17 and len(rules.history) == 9
+    rules.reset()
+    assert rules.history == [2] and shown(rules, onehot(17)) == [2]
+    for _ in range(30):
+        rules(onehot(17)[0])
+    assert len(rules.history) == 20
+
+
+def test_all_rules_together_and_unknown_names_refused():
+    rules = OutputRules.jester_demo(LABELS)
+    assert rules.logit_window == 12 and rules.refine and len(rules.hidden) == 5
+    with pytest.raises(DeployError, match="'Waving' is not in the label list"):
+        OutputRules(LABELS, hidden=["Waving"])
+    with pytest.raises(DeployError, match="needs the label list"):
+        OutputRules(None, refine=True)
+    with pytest.raises(DeployError, match="at least 1 frame"):
+        OutputRules(LABELS, logit_window=0)

@@ -301,7 +301,8 @@ def main():
         "meta": {"video": os.path.relpath(args.video, os.path.dirname(REPO)), "frames": count,
                  "size": size, "threads": args.threads, "weights": os.path.basename(weights)
                  if weights else "random", "cpu": platform.processor() or platform.machine(),
-                 "python": platform.python_version(), "smoke": args.smoke},
+                 "python": platform.python_version(), "cores": os.cpu_count(),
+                 "load_average_1min": round(os.getloadavg()[0], 2), "smoke": args.smoke},
         "rows": rows, "notes": notes,
         "goals": {"step_ms": {"goal": GOAL_STEP_MS, "ours": step_ms, "met": step_ms <= GOAL_STEP_MS},
                   "end_to_end_fps": {"goal": GOAL_FPS, "ours": fps, "met": fps >= GOAL_FPS},
@@ -324,7 +325,10 @@ def write(results, out):
     meta = results["meta"]
     lines = ["# Online TSM-MobileNetV2 (the gesture demo's network), per frame on a CPU", "",
              f"{meta['frames']} frames of {meta['video']} at {meta['size']} px, {meta['threads']} "
-             f"threads, weights: {meta['weights']}; CPU {meta['cpu']}, Python {meta['python']}.",
+             f"threads, weights: {meta['weights']}; CPU {meta['cpu']} ({meta['cores']} cores, "
+             f"1-minute load average {meta['load_average_1min']} at the end: above the core "
+             f"count, other processes shared the CPU and the times are inflated), Python "
+             f"{meta['python']}.",
              "Command: `python benchmarks/online_mobilenet.py`", "",
              "| engine | per-frame step (ms, median) | end to end (ms / fps) | top-1 agreement "
              "with Paddle Inference fp32 |", "|---|---|---|---|"]

@@ -252,3 +252,22 @@ def test_a_mobilenet_file_with_a_foreign_key_is_refused_in_one_line(fixtures, tm
     with pytest.raises(WeightsError) as err:
         load_weights(mobilenet("unidirectional", 27), path)
     assert "features.3.conv.9.weight" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_convert_tool_writes_the_demo_network_as_a_paddlevideo_checkpoint(fixtures, tmp_path,
+                                                                         capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "convert_weights_tool", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "tools", "convert_weights.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / "jester_online.pdparams")
+    assert tool.main([os.path.join(fixtures, "mobilenetv2_jester_online.pth.tar"), out]) == 0
+    assert "unidirectional shift in 10 of 17 blocks" in capsys.readouterr().out
+    model = mobilenet("unidirectional", 27)
+    report = load_weights(model, out, require_head=True)
+    assert report.missing == [] and report.unexpected == []
+    frames = np.load(os.path.join(fixtures, "online_frames.npy"))[:4]
+    logits, _ = run_stream(model, frames)
+    assert_within(logits, np.load(os.path.join(fixtures, "online_logits.npy"))[:4], 1e-4)

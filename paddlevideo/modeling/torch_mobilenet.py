@@ -170,6 +170,7 @@ def convert_mobilenet(state, path, conversion, error, permute=True):
     if unknown:
         raise error(f"{path}: {len(unknown)} keys do not map onto a MobileNetV2 (width 1.0) TSM: "
                     f"{', '.join(unknown[:4])}{' ...' if len(unknown) > 4 else ''}")
+    _check_ranks(conversion.state, path, error)
     if source == "torchvision" or (source == "mit-han-lab-online" and conversion.classes == 1000):
         conversion.source = "torchvision" if source == "torchvision" else "mit-han-lab-imagenet"
         conversion.state = {k: v for k, v in conversion.state.items() if not k.startswith("head.")}
@@ -180,8 +181,24 @@ def convert_mobilenet(state, path, conversion, error, permute=True):
         return conversion
     conversion.shifted, conversion.shift_mode = tuple(sorted(shifted)), "bidirectional"
     if shifted and permute:
-        conversion.permuted, conversion.streams = swap_mobilenet_folds(conversion.state, shifted)
+        try:
+            conversion.permuted, conversion.streams = swap_mobilenet_folds(conversion.state,
+                                                                           shifted)
+        except KeyError as e:
+            raise error(f"{path} shifts blocks {sorted(shifted)} but lacks {e.args[0]}, which the "
+                        f"shift direction's conversion needs; the file is incomplete.") from None
     return conversion
+
+
+def _check_ranks(state, path, error):
+    """Conv weights 4-D, BatchNorm vectors 1-D, the fc 2-D/1-D: a file with other shapes is not
+    this network, and must not reach the permutation (which indexes by these axes)."""
+    for key, value in state.items():
+        want = 4 if key.endswith("_conv.weight") else 2 if key == "head.fc.weight" else 1
+        if value.ndim != want or 0 in value.shape:
+            raise error(f"{path}: tensor for {key} has shape {list(value.shape)}, not a "
+                        f"{want}-D tensor as a MobileNetV2 has there; the file is damaged or not "
+                        f"a MobileNetV2.")
 
 
 def swap_mobilenet_folds(state, shifted, prefix="backbone."):

@@ -271,3 +271,20 @@ def test_convert_tool_writes_the_demo_network_as_a_paddlevideo_checkpoint(fixtur
     frames = np.load(os.path.join(fixtures, "online_frames.npy"))[:4]
     logits, _ = run_stream(model, frames)
     assert_within(logits, np.load(os.path.join(fixtures, "online_logits.npy"))[:4], 1e-4)
+
+
+@pytest.mark.parametrize("damage", ["flat conv", "missing expand conv"])
+def test_a_damaged_offline_file_is_refused_in_one_line(damage, fixtures, tmp_path):
+    from paddlevideo.utils.safe_load import load_torch
+    obj = load_torch(os.path.join(fixtures, "tsm_mobilenetv2_mhl.pth"))
+    state = dict(obj["state_dict"])
+    key = "module.base_model.features.4.conv.0.weight"           # reads the shifted 24-ch stream
+    if damage == "flat conv":
+        state[key] = state[key].reshape(-1)
+    else:
+        del state[key]
+    path = save_torch({"arch": "mobilenetv2", "state_dict": state}, str(tmp_path / "bad.pth"))
+    with pytest.raises(WeightsError) as err:
+        load_weights(mobilenet("bidirectional", 400), path, require_head=True)
+    assert path in str(err.value) and "\n" not in str(err.value)
+    assert ("shape" if damage == "flat conv" else "lacks") in str(err.value)

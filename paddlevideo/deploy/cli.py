@@ -480,7 +480,8 @@ def online_main(argv=None):
         runner = OnlineRecognizer(step, frame_preprocessor(pipeline), labels,
                                   window=args.window or num_seg, target_size=size,
                                   rules=_output_rules(args, labels))
-        display = args.display == "on" or (args.display == "auto" and display_available())
+        display = {"on": True, "off": False}.get(args.display,
+                                                  "auto" if display_available() else False)
         records = runner.run(args.input, args.frame_step, args.max_frames, args.output,
                              echo=None if args.quiet else print, display=display,
                              annotated=args.annotated)

@@ -285,6 +285,7 @@ class LabelledVideo:
     WINDOW = "online TSM"
 
     def __init__(self, path=None, fps=None, display=False):
+        """display: False, True (a window, or an error) or 'auto' (a window if one can open)."""
         self.path, self.display, self.writer = path, display, None
         self.fps = fps if fps and 1 <= fps <= 240 else 30.0
         if path:
@@ -309,8 +310,16 @@ class LabelledVideo:
                                       f"(use a .mp4 or .avi name in a writable folder).")
             self.writer.write(image)
         if self.display:
-            cv2.imshow(self.WINDOW, image)
-            key = cv2.waitKey(1) & 0xFF
+            try:
+                cv2.imshow(self.WINDOW, image)
+                key = cv2.waitKey(1) & 0xFF
+            except cv2.error as e:
+                if self.display == "auto":             # no usable GUI: keep going without it
+                    logger.warning("no window shown (%s); --display off hides this", first_line(e))
+                    self.display = False
+                    return True
+                raise DeployError(f"cannot show a window: {first_line(e)} (an OpenCV without "
+                                  f"GUI support, or no display); use --display off.") from None
             if key in (ord("q"), 27):
                 return False
         return True
@@ -320,4 +329,7 @@ class LabelledVideo:
         if self.writer is not None:
             self.writer.release()
         if self.display:
-            cv2.destroyWindow(self.WINDOW)
+            try:
+                cv2.destroyWindow(self.WINDOW)
+            except cv2.error:
+                pass                                     # the window never opened

@@ -67,3 +67,23 @@ def test_all_rules_together_and_unknown_names_refused():
         OutputRules(None, refine=True)
     with pytest.raises(DeployError, match="at least 1 frame"):
         OutputRules(LABELS, logit_window=0)
+
+
+def test_labelled_video_without_a_usable_window(monkeypatch, tmp_path):
+    """auto: an OpenCV that cannot open a window is skipped with a warning, the file is still
+    written; on: it is a one-line DeployError."""
+    import cv2
+    from paddlevideo.deploy.online import LabelledVideo
+
+    def no_gui(*args):
+        raise cv2.error("The function is not implemented")
+    monkeypatch.setattr(cv2, "imshow", no_gui)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    view = LabelledVideo(str(tmp_path / "a.avi"), 25, display="auto")
+    assert view.add(frame, "Swiping Left") and view.add(frame, "Swiping Left")
+    view.close()
+    cap = cv2.VideoCapture(str(tmp_path / "a.avi"))
+    ok, first = cap.read()
+    assert ok and first.shape[0] > 48                  # the label strip is below the frame
+    with pytest.raises(DeployError, match="--display off"):
+        LabelledVideo(None, 25, display=True).add(frame, "x")

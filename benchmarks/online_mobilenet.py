@@ -1,7 +1,8 @@
 """Online TSM-MobileNetV2 (the original gesture demo's network) at camera speed on a CPU.
 
 Measures, in one run, on --threads CPU threads (2 by default; the engines run frame by frame in
-alternating order, so they share the machine's load and their ratios hold on a busy machine):
+alternating order, so they share the machine's load and their ratios hold on a busy machine; the
+fastest is then timed alone, as it runs when deployed, which the 15 ms goal is about):
 - the exported per-frame step (`export_model.py --online`): Paddle Inference fp32, ONNX Runtime
   fp32, and ONNX Runtime int8 when it passes its agreement check (top-1 equal to fp32's on at
   least 99% of the video's frames, each stream carrying its own buffers);
@@ -297,12 +298,15 @@ def main():
                          f"{1 - rows[torch_name]['top1_agreement']:.1%} of the frames")
         candidates = {k: v for k, v in steps.items() if k != torch_name}
         fastest = min(candidates, key=lambda k: rows[k]["step_ms"])
+        _, times = streams_interleaved({fastest: candidates[fastest]}, frames)[fastest]
+        rows[f"{fastest}, alone (as deployed)"] = {"step_ms": median_ms(times)}
         fps, ms = end_to_end(args.video, count, preprocess, candidates[fastest])
         rows[f"end to end ({fastest}: decode + preprocess + step)"] = {"frame_ms": ms, "fps": fps}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    step_ms = min(r["step_ms"] for k, r in rows.items() if "step_ms" in r and "PyTorch" not in k)
+    # the goal is the step as deployed: the fastest checked engine running alone
+    (step_ms,) = [r["step_ms"] for k, r in rows.items() if k.endswith("alone (as deployed)")]
     torch_row = rows.get("PyTorch eager (original network)")
     results = {
         "meta": {"video": os.path.relpath(args.video, os.path.dirname(REPO)), "frames": count,

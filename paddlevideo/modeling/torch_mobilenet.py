@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from .backbones.mobilenet_v2_tsm import BLOCKS
+from .backbones.mobilenet_v2_tsm import BLOCKS, SETTINGS
 from .torch_folds import fold_swap
 
 __all__ = ["is_mobilenet_checkpoint", "convert_mobilenet", "swap_mobilenet_folds"]
@@ -39,12 +39,9 @@ RESIDUAL = tuple(i for i, (c_in, c_out, stride, _) in enumerate(BLOCKS, start=1)
                  if stride == 1 and c_in == c_out)        # 3, 5, 6, 8, 9, 10, 12, 13, 15, 16
 LAST = len(BLOCKS) + 1                                     # features.18: the 1x1 conv to 1280
 
-# mmaction2's stages (layer1 ... layer7) -> the first block index of each
-_STAGE_START, _n = {}, 1
-for _stage, (_, _, _repeats, _) in enumerate(
-        ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-         (6, 160, 3, 2), (6, 320, 1, 1)), start=1):
-    _STAGE_START[_stage], _n = _n, _n + _repeats
+# mmaction2's stages (layer1 ... layer7) -> the index of each one's first block
+_STAGE_START = {stage: 1 + sum(r for _, _, r, _ in SETTINGS[:stage - 1])
+                for stage in range(1, len(SETTINGS) + 1)}
 
 # position of a conv/BN in a block's Sequential -> (unit, is BN), per source layout
 _ORIGINAL_SEQ = {True: {0: ("expand", False), 1: ("expand", True), 3: ("depthwise", False),

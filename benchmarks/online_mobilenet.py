@@ -53,7 +53,8 @@ def build(size, weights, smoke):
     from paddlevideo.utils.config import to_plain
     overrides = [] if not smoke else [
         "PIPELINE.test.transform[0].Scale.short_size=73",
-        f"PIPELINE.test.transform[1].CenterCrop.target_size={size}", f"INFERENCE.target_size={size}"]
+        f"PIPELINE.test.transform[1].CenterCrop.target_size={size}",
+        f"INFERENCE.target_size={size}"]
     cfg = load_and_check_config(CONFIG, overrides)
     model = model_from_config(cfg, weights, require_head=True)
     if not weights:
@@ -315,12 +316,14 @@ def main():
                  "python": platform.python_version(), "cores": os.cpu_count(),
                  "load_average_1min": round(os.getloadavg()[0], 2), "smoke": args.smoke},
         "rows": rows, "notes": notes,
-        "goals": {"step_ms": {"goal": GOAL_STEP_MS, "ours": step_ms, "met": step_ms <= GOAL_STEP_MS},
+        "goals": {"step_ms": {"goal": GOAL_STEP_MS, "ours": step_ms,
+                              "met": step_ms <= GOAL_STEP_MS},
                   "end_to_end_fps": {"goal": GOAL_FPS, "ours": fps, "met": fps >= GOAL_FPS},
                   "ratio_to_torch_eager": {
                       "goal": GOAL_RATIO,
                       "ours": round(step_ms / torch_row["step_ms"], 3) if torch_row else None,
-                      "met": (step_ms / torch_row["step_ms"] <= GOAL_RATIO) if torch_row else None}}}
+                      "met": (step_ms / torch_row["step_ms"] <= GOAL_RATIO) if torch_row
+                      else None}}}
     write(results, args.out)
     return 0
 

@@ -420,21 +420,6 @@ def online_parser():
     return p
 
 
-def _output_rules(args, labels):
-    """The OutputRules the flags ask for, or None (mean probability over --window)."""
-    from .output_rules import (DEMO_LOGIT_WINDOW, JESTER_HIDDEN, JESTER_MERGED, OutputRules)
-    window = args.logit_window if args.logit_window is not None else (
-        DEMO_LOGIT_WINDOW if args.demo_rules else None)
-    refine = args.refine if args.refine is not None else args.demo_rules
-    if args.hide is not None:
-        hidden = tuple(n.strip() for n in args.hide.split(",") if n.strip())
-    else:
-        hidden = JESTER_HIDDEN if args.demo_rules else ()
-    if window is None and not refine and not hidden:
-        return None
-    return OutputRules(labels, window or 1, hidden, refine, JESTER_MERGED if refine else None)
-
-
 def online_main(argv=None):
     args = online_parser().parse_args(argv)
     if argv is None:
@@ -477,9 +462,11 @@ def online_main(argv=None):
             labels = load_label_list(args.label_list, (step.info or {}).get("num_classes")
                                      if args.model_dir else step.head.num_classes)
         from .online import display_available
+        from .output_rules import rules_from_flags
         runner = OnlineRecognizer(step, frame_preprocessor(pipeline), labels,
                                   window=args.window or num_seg, target_size=size,
-                                  rules=_output_rules(args, labels))
+                                  rules=rules_from_flags(args.demo_rules, args.logit_window,
+                                                         args.refine, args.hide, labels))
         display = {"on": True, "off": False}.get(args.display,
                                                   "auto" if display_available() else False)
         records = runner.run(args.input, args.frame_step, args.max_frames, args.output,

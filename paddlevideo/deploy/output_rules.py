@@ -7,9 +7,9 @@ Per frame the network gives logits; the demo turns them into the label it shows 
    "Pulling Hand In" gestures) leaves the previous label in place;
 3. refinement (REFINE_OUTPUT, its `process_output`): "Doing other things" counts as "No gesture",
    and the shown label may change only when it has held for the last two frames, so labels never
-   change on two consecutive frames (a change is followed by at least one frame of calm). The history starts at "No gesture"; on the first frame, which
-   has no second-to-last label, a change is not accepted (the demo itself indexes past the start
-   of its history there).
+   change on two consecutive frames. The history starts at "No gesture"; on the first frame,
+   which has no second-to-last label, a change is not accepted (the demo itself indexes past the
+   start of its history there).
 
 Rules refer to classes by name, so they hold for any label order; names not in the label list
 are an error, not silently ignored.
@@ -20,8 +20,8 @@ import numpy as np
 
 from .errors import DeployError
 
-__all__ = ["OutputRules", "JESTER_HIDDEN", "JESTER_MERGED", "JESTER_NO_ACTION",
-           "DEMO_LOGIT_WINDOW"]
+__all__ = ["OutputRules", "rules_from_flags", "JESTER_HIDDEN", "JESTER_MERGED",
+           "JESTER_NO_ACTION", "DEMO_LOGIT_WINDOW"]
 
 DEMO_LOGIT_WINDOW = 12
 JESTER_HIDDEN = ("Pulling Hand In", "Rolling Hand Backward", "Rolling Hand Forward",
@@ -95,3 +95,19 @@ class OutputRules:
             self.history = (self.history + [index])[-HISTORY:]
         self.shown = index
         return index
+
+
+def rules_from_flags(demo_rules=False, logit_window=None, refine=None, hide=None, labels=None):
+    """The OutputRules online_predict's flags ask for, or None (its mean probability over
+    --window): --demo_rules sets all three as the demo does, each other flag overrides its part
+    (hide: comma-separated names; '' hides none)."""
+    window = logit_window if logit_window is not None else (
+        DEMO_LOGIT_WINDOW if demo_rules else None)
+    refine = refine if refine is not None else demo_rules
+    if hide is not None:
+        hidden = tuple(n.strip() for n in hide.split(",") if n.strip())
+    else:
+        hidden = JESTER_HIDDEN if demo_rules else ()
+    if window is None and not refine and not hidden:
+        return None
+    return OutputRules(labels, window or 1, hidden, refine, JESTER_MERGED if refine else None)

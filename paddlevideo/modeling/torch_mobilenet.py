@@ -8,8 +8,8 @@ Four kinds of file, told apart by their key names:
   `mobilenetv2_jester_online.pth.tar`): a bare state dict `features.2.conv.0.weight`, ...,
   `classifier.weight`; its 10 residual blocks always shift, unidirectionally. The same layout
   with a 1000-class classifier is the original code's ImageNet initialisation (no shift);
-- mmaction2's MobileNetV2TSM: `backbone.conv1.conv.weight`, `backbone.layer2.1.conv.0.net.conv.weight`
-  (`.net`: shifted), `backbone.layer2.1.conv.1.bn.running_mean`, ..., `backbone.conv2.conv.weight`,
+- mmaction2's MobileNetV2TSM: `backbone.conv1.conv.weight`,
+  `backbone.layer2.1.conv.0.net.conv.weight` (`.net`: shifted), `backbone.layer2.1.conv.1.bn.running_mean`, ..., `backbone.conv2.conv.weight`,
   `cls_head.fc_cls.weight`; bidirectional;
 - torchvision's ImageNet MobileNetV2: `features.1.conv.0.0.weight`, ..., `classifier.1.weight`.
 
@@ -81,7 +81,8 @@ def source_of(state):
         return "mmaction2"
     if any(k.startswith("base_model.") for k in state):
         return "mit-han-lab"
-    if any(_TV_BLOCK.match(k) and ".conv.0.0." in k for k in state) or "classifier.1.weight" in state:
+    if "classifier.1.weight" in state or any(_TV_BLOCK.match(k) and ".conv.0.0." in k
+                                              for k in state):
         return "torchvision"
     return "mit-han-lab-online"
 
@@ -136,7 +137,8 @@ def convert_mobilenet(state, path, conversion, error, permute=True):
     exception class to raise. Keys come out full-model (`backbone.ir3.expand._conv.weight`)."""
     source = source_of(state)
     conversion.source, conversion.arch = source, "mobilenetv2"
-    stem = {"mmaction2": "backbone.conv1.conv.weight", "mit-han-lab": "base_model.features.0.0.weight"}
+    stem = {"mmaction2": "backbone.conv1.conv.weight",
+            "mit-han-lab": "base_model.features.0.0.weight"}
     stem_w = state.get(stem.get(source, "features.0.0.weight"))
     if stem_w is not None and stem_w.ndim == 4 and stem_w.shape[1] != 3:
         raise error(f"{path} is not an RGB model: its first conv takes {stem_w.shape[1]} input "

@@ -57,7 +57,8 @@ def test_jester_lists_and_labels_from_the_official_csvs(tool, tmp_path, capsys):
     cfg = load_and_check_config(CONFIG, [f"DATASET.train.file_path={out}/train.list",
                                          f"DATASET.label_list={out}/label_list.txt",
                                          "MODEL.head.num_classes=3",
-                                         "PIPELINE.train.transform[0].MultiScaleCrop.target_size=32"])
+                                         "PIPELINE.train.transform[0].MultiScaleCrop."
+                                         "target_size=32"])
     sample = build_dataset(cfg, "train")[0]
     assert np.asarray(sample[0]).shape == (8, 3, 32, 32) and int(sample[1]) == 2
 

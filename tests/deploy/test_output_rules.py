@@ -87,3 +87,14 @@ def test_labelled_video_without_a_usable_window(monkeypatch, tmp_path):
     assert ok and first.shape[0] > 48                  # the label strip is below the frame
     with pytest.raises(DeployError, match="--display off"):
         LabelledVideo(None, 25, display=True).add(frame, "x")
+
+
+def test_flags_switch_each_rule_on_and_off():
+    from paddlevideo.deploy.output_rules import rules_from_flags
+    assert rules_from_flags(labels=LABELS) is None                   # default: mean probability
+    demo = rules_from_flags(True, labels=LABELS)
+    assert demo.logit_window == 12 and demo.refine and len(demo.hidden) == 5
+    no_refine = rules_from_flags(True, refine=False, hide="", labels=LABELS)
+    assert no_refine.logit_window == 12 and not no_refine.refine and not no_refine.hidden
+    only_hide = rules_from_flags(hide="Stop Sign, Thumb Up", labels=LABELS)
+    assert only_hide.logit_window == 1 and only_hide.hidden == {14, 20}

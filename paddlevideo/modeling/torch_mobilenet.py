@@ -9,7 +9,8 @@ Four kinds of file, told apart by their key names:
   `classifier.weight`; its 10 residual blocks always shift, unidirectionally. The same layout
   with a 1000-class classifier is the original code's ImageNet initialisation (no shift);
 - mmaction2's MobileNetV2TSM: `backbone.conv1.conv.weight`,
-  `backbone.layer2.1.conv.0.net.conv.weight` (`.net`: shifted), `backbone.layer2.1.conv.1.bn.running_mean`, ..., `backbone.conv2.conv.weight`,
+  `backbone.layer2.1.conv.0.net.conv.weight` (`.net`: shifted),
+  `backbone.layer2.1.conv.1.bn.running_mean`, ..., `backbone.conv2.conv.weight`,
   `cls_head.fc_cls.weight`; bidirectional;
 - torchvision's ImageNet MobileNetV2: `features.1.conv.0.0.weight`, ..., `classifier.1.weight`.
 

@@ -453,7 +453,7 @@ def online_main(argv=None):
             pipeline = to_plain(cfg.PIPELINE.test)
             num_seg, size = pipeline_input_size(pipeline)
             num_classes = step.head.num_classes
-            path = config_label_list(cfg)
+            path = None if args.label_list else config_label_list(cfg)   # --label_list wins
             labels = load_label_list(path, num_classes) if path else None
             print(f"online: dygraph fp32 ({args.config}, weights {args.weights})", flush=True)
         else:

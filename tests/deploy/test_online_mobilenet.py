@@ -97,3 +97,18 @@ def test_online_predict_with_the_demos_rules_writes_an_annotated_video(exported,
     # a class name the label list lacks is refused in one line, not ignored
     assert online_main(argv + ["--hide", "Waving"]) == 1
     assert "'Waving' is not in the label list" in capsys.readouterr().err
+
+
+def test_online_predict_in_dygraph_takes_label_list_over_the_configs_absent_one(tmp_path, capsys):
+    """The Jester config names data/jester/label_list.txt (written by data/jester.py); with
+    --label_list given, that file need not exist."""
+    from paddlevideo.deploy.cli import online_main
+    video = os.path.join(os.path.dirname(REPO), "shared", "videos", "demo.mp4")
+    weights = os.path.join(MBV2, "mobilenetv2_jester_online.pth.tar")
+    if not (os.path.isfile(video) and os.path.isfile(weights)):
+        pytest.skip("../shared's demo.mp4 or the demo's weights are absent")
+    labels = os.path.join(REPO, "data", "jester_label_list.txt")
+    assert online_main(["-i", video, "-c", CONFIG, "-w", weights, "--label_list", labels,
+                        "--max_frames", "3", "--display", "off", "--demo_rules",
+                        "-o", f"DATASET.label_list={tmp_path}/absent.txt"]) == 0
+    assert "3 frames; latency per frame" in capsys.readouterr().out

@@ -279,6 +279,18 @@ def _check_shift_layout(path, conversion, backbone, require_head):
     logger.warning("%s: %s; training starts from its weights anyway.", path, problem)
 
 
+def _check_arch(path, conversion, backbone):
+    """A MobileNetV2 file needs a MobileNetV2 backbone and a ResNet file a ResNet one; say so
+    rather than report hundreds of unmatched keys."""
+    ours = "mobilenetv2" if type(backbone).__name__.startswith("MobileNetV2") else "resnet"
+    if conversion.arch != ours:
+        theirs = "MobileNetV2" if conversion.arch == "mobilenetv2" else "ResNet"
+        want = ("MobileNetV2TSM (e.g. configs/recognition/tsm/tsm_mobilenetv2_*.yaml)"
+                if conversion.arch == "mobilenetv2" else "ResNetTSM or ResNet")
+        raise WeightsError(f"{path} holds a {theirs} but the model's backbone is "
+                           f"{type(backbone).__name__}: use a config whose backbone is {want}.")
+
+
 def _blocks(blocks):
     names = [f"features.{b}" if isinstance(b, int) else f"layer{b[0] + 1}.{b[1]}" for b in blocks]
     return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
@@ -305,6 +317,7 @@ def load_weights(model, source, require_head=False):
     state, conversion = read_weights(path)
     if conversion is not None:
         logger.info(conversion.summary(path))
+        _check_arch(path, conversion, backbone)
         _check_shift_layout(path, conversion, backbone, require_head)
     _note_protocol(source, backbone)
     model_state = model.state_dict()

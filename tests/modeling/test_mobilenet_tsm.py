@@ -288,3 +288,21 @@ def test_a_damaged_offline_file_is_refused_in_one_line(damage, fixtures, tmp_pat
         load_weights(mobilenet("bidirectional", 400), path, require_head=True)
     assert path in str(err.value) and "\n" not in str(err.value)
     assert ("shape" if damage == "flat conv" else "lacks") in str(err.value)
+
+
+def test_a_mobilenet_file_into_a_resnet_model_says_which_backbone_it_needs(fixtures):
+    resnet = build_model(AttrDict(framework="Recognizer2D",
+                                  backbone=AttrDict(name="ResNetTSM", depth=18,
+                                                    shift_mode="unidirectional"),
+                                  head=AttrDict(name="TSMHead", num_classes=27, in_channels=512)))
+    with pytest.raises(WeightsError, match="holds a MobileNetV2 but the model's backbone is "
+                                           "ResNetTSM: use a config whose backbone is "
+                                           "MobileNetV2TSM"):
+        load_weights(resnet, os.path.join(fixtures, "mobilenetv2_jester_online.pth.tar"))
+
+
+def test_a_resnet_file_into_a_mobilenet_model_says_which_backbone_it_needs(shared_dir):
+    path = os.path.join(shared_dir, "reference", "torch_tsm", "tsm_r18_mhl.pth")
+    with pytest.raises(WeightsError, match="holds a ResNet but the model's backbone is "
+                                           "MobileNetV2TSM"):
+        load_weights(mobilenet("bidirectional", 174), path)

@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights",
-           "gpu_check"]
+           "gpu_check", "online_mobilenet"]
 
 
 def _published():
@@ -151,6 +151,23 @@ def test_inference_smoke(tmp_path):
     fp32 = results["online"]["fp32"]
     _positive(fp32["frame_ms"], "online frame")
     _positive(fp32["clip_ms"], "online clip")
+
+
+def test_online_mobilenet_smoke(tmp_path):
+    if not os.path.isfile(os.path.join(os.path.dirname(REPO), "shared", "videos", "demo.mp4")):
+        pytest.skip("../shared/videos/demo.mp4 is absent: the end-to-end row needs a real video")
+    results, markdown = _smoke("online_mobilenet", tmp_path)
+    assert results["meta"]["smoke"] is True and results["meta"]["threads"] == 2
+    rows = results["rows"]
+    _positive(rows["Paddle Inference fp32"]["step_ms"], "Paddle Inference step")
+    (e2e,) = [r for k, r in rows.items() if k.startswith("end to end")]
+    _positive(e2e["fps"], "end to end")
+    if all(importlib.util.find_spec(m) for m in ("onnxruntime", "paddle2onnx")):
+        _positive(rows["ONNX Runtime fp32"]["step_ms"], "ONNX Runtime step")
+        assert rows["ONNX Runtime fp32"]["top1_agreement"] == 1.0
+        assert "top1_agreement" in rows["ONNX Runtime int8"]
+    if importlib.util.find_spec("torch") is None:
+        assert any("torch is not installed" in n for n in results["notes"])
 
 
 def test_converted_weights_smoke(tmp_path):

@@ -37,7 +37,8 @@ def test_the_promised_configs_exist():
             assert f"tsm/tsm_{data}_{kind}_nhwc.yaml" in names
         assert f"tsm/tsm_sthv2_{kind}.yaml" in names
     assert {"tsn/tsn_k400_videos.yaml", "tsm/tsm_online_k400_videos.yaml", "tsm/tsm_demo.yaml",
-            "tsn/tsn_demo.yaml", "tsm/tsm_online_demo.yaml"} <= names
+            "tsn/tsn_demo.yaml", "tsm/tsm_online_demo.yaml", "tsm/tsm_mobilenetv2_k400_videos.yaml",
+            "tsm/tsm_mobilenetv2_online_jester_frames.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=NAMES)
@@ -52,6 +53,10 @@ def test_config_checks_and_builds(path):
         assert pretrained == "TSM_k400" and cfg.MODEL.head.num_classes == 101
     elif "sthv2" in path:
         assert pretrained == "ImageNet" and cfg.MODEL.head.num_classes == 174
+    elif "mobilenetv2" in path:
+        assert pretrained == "MobileNetV2_torchvision" and backbone.name == "MobileNetV2TSM"
+        assert cfg.MODEL.head.num_classes == (27 if "jester" in path else 400)
+        assert cfg.MODEL.head.in_channels == 1280
     else:
         assert pretrained == "ResNet50_pretrain"
     # "ImageNet" is the depth-following name (common decision 5) that the weights area resolves
@@ -128,6 +133,7 @@ LISTS = {
     "sthv2_videos": ("data/sthv2/train.list", "data/sthv2/val.list", "data/sthv2/label_list.txt"),
     "sthv2_frames": ("data/sthv2/train_frames.list", "data/sthv2/val_frames.list",
                      "data/sthv2/label_list.txt"),
+    "jester_frames": ("data/jester/train.list", "data/jester/val.list", "data/jester/label_list.txt"),
     "demo": ("data/demo/train.list", "data/demo/val.list", "data/demo/label_list.txt"),
 }
 

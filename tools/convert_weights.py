@@ -3,11 +3,12 @@
 
     python tools/convert_weights.py SRC OUT.pdparams [-c CONFIG] [-o KEY=VALUE ...]
 
-SRC: a PyTorch checkpoint of the original TSM code or mmaction2 (ResNet TSM/TSN), a torchvision
-ImageNet ResNet, a registered name (python tools/list_weights.py) or a URL. The network is read
-from the file (or checked against -c CONFIG's MODEL); the shift direction is converted exactly
-(see docs/models.md). What cannot be converted (non-local, temporal pooling, MobileNetV2,
-BN-Inception, optical flow) is refused with one line. The file is read without running code.
+SRC: a PyTorch checkpoint of the original TSM code or mmaction2 (ResNet or MobileNetV2 TSM/TSN,
+the online gesture demo's Jester file), a torchvision ImageNet ResNet or MobileNetV2, a registered
+name (python tools/list_weights.py) or a URL. The network is read from the file (or checked
+against -c CONFIG's MODEL); the shift direction is converted exactly (see docs/models.md). What
+cannot be converted (non-local, temporal pooling, BN-Inception, optical flow) is refused with one
+line. The file is read without running code.
 """
 import argparse
 import os

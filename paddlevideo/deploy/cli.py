@@ -219,6 +219,13 @@ def run_export(args):
                                 {k: info.get(k) for k in ("PIPELINE", "labels", "frames")
                                  if info.get(k) is not None})
             print(f"online step {out['model_file']} (checked against the dygraph step)")
+            if with_onnx:
+                from .online_onnx import export_online_onnx
+                check = export_online_onnx(model_file=out["model_file"],
+                                           params_file=out["params_file"])
+                record_check(out["infer_config"], "onnx_check", check)
+                print(f"online onnx {check['file']} (checked: ONNX Runtime vs Paddle Inference "
+                      f"over {check['frames']} frames, max abs diff {check['max_abs_diff']:.3g})")
     except _user_errors() as e:
         return _fail(e)
     return 0
@@ -425,6 +432,23 @@ def online_parser():
     p.add_argument("--cpu_threads", type=int, default=None)
     p.add_argument("--output", default=None, help="write one JSON line per frame here")
     p.add_argument("--quiet", action="store_true", help="no per-frame lines")
+    rules = p.add_argument_group(
+        "the original gesture demo's output rules (docs/deploy.md, 'Online TSM')")
+    rules.add_argument("--demo_rules", action="store_true",
+                       help="all of the demo's rules with its settings, for a Jester model: "
+                            "--logit_window 12 --refine --hide its 5 hidden gestures")
+    rules.add_argument("--logit_window", type=int, default=None,
+                       help="show the argmax of the mean of the last N frames' logits (the demo: "
+                            "12) instead of the mean probability over --window")
+    rules.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                       help="the demo's history smoothing: a label shows once the one before it "
+                            "held two frames; 'Doing other things' shows as 'No gesture'")
+    rules.add_argument("--hide", default=None, metavar="NAME[,NAME]",
+                       help="classes never shown (the previous label stays); --hide '' hides none")
+    p.add_argument("--display", choices=["auto", "on", "off"], default="auto",
+                   help="show the video with its label (auto: when a display is there)")
+    p.add_argument("--annotated", default=None, metavar="OUT.mp4",
+                   help="write the video with the label drawn on each frame here")
     return p
 
 
@@ -461,7 +485,7 @@ def online_main(argv=None):
             pipeline = to_plain(cfg.PIPELINE.test)
             num_seg, size = pipeline_input_size(pipeline)
             num_classes = step.head.num_classes
-            path = config_label_list(cfg)
+            path = None if args.label_list else config_label_list(cfg)   # --label_list wins
             labels = load_label_list(path, num_classes) if path else None
             print(f"online: dygraph fp32 ({args.config}, weights {args.weights})", flush=True)
         else:
@@ -469,10 +493,17 @@ def online_main(argv=None):
         if args.label_list:
             labels = load_label_list(args.label_list, (step.info or {}).get("num_classes")
                                      if args.model_dir else step.head.num_classes)
+        from .online import display_available
+        from .output_rules import rules_from_flags
         runner = OnlineRecognizer(step, frame_preprocessor(pipeline), labels,
-                                  window=args.window or num_seg, target_size=size)
+                                  window=args.window or num_seg, target_size=size,
+                                  rules=rules_from_flags(args.demo_rules, args.logit_window,
+                                                         args.refine, args.hide, labels))
+        display = {"on": True, "off": False}.get(args.display,
+                                                  "auto" if display_available() else False)
         records = runner.run(args.input, args.frame_step, args.max_frames, args.output,
-                             echo=None if args.quiet else print)
+                             echo=None if args.quiet else print, display=display,
+                             annotated=args.annotated)
     except _user_errors() as e:
         return _fail(e)
     lat = [r["latency_ms"] for r in records]

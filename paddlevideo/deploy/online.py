@@ -36,7 +36,7 @@ from .runtime import (INFER_SUFFIX, check_labels, check_same_logits, default_cpu
                       write_infer_config)
 
 __all__ = ["OnlineTSM", "export_online", "OnlineStepEngine", "OnlineRecognizer", "open_stream",
-           "frame_preprocessor"]
+           "frame_preprocessor", "LabelledVideo", "display_available"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -197,17 +197,20 @@ class OnlineRecognizer:
     window: frames averaged for the smoothed prediction (num_seg by default).
     """
 
-    def __init__(self, step, preprocess, labels=None, window=8, target_size=224):
+    def __init__(self, step, preprocess, labels=None, window=8, target_size=224, rules=None):
         if isinstance(step, nn.Layer):
             step = _DygraphStep(step, target_size)
         self.step, self.preprocess = step, preprocess
         self.labels, self.window = labels, max(1, int(window))
+        self.rules = rules            # an output_rules.OutputRules choosing the label, or None
         self.reset()
 
     def reset(self):
-        """Start a new stream: zero buffers, empty smoothing window."""
+        """Start a new stream (or a scene cut): zero buffers, empty smoothing window."""
         self.buffers = self.step.init_buffers()
         self.recent = collections.deque(maxlen=self.window)
+        if self.rules is not None:
+            self.rules.reset()
 
     def __call__(self, frame_rgb):
         """One frame -> dict(logits, probs (smoothed), top1, label, score, latency_ms); the
@@ -218,30 +221,38 @@ class OnlineRecognizer:
         logits = np.asarray(logits)[0]
         self.recent.append(softmax(logits))
         probs = np.mean(self.recent, axis=0)
-        top1 = int(probs.argmax())
         check_labels(self.labels, probs.shape[-1], "the label list")
+        top1 = int(probs.argmax()) if self.rules is None else self.rules(logits)
         label = self.labels[top1] if self.labels else f"class_{top1}"
         return {"logits": logits, "probs": probs, "top1": top1, "label": label,
                 "score": float(probs[top1]), "latency_ms": 1000.0 * (time.perf_counter() - start)}
 
-    def run(self, source, frame_step=1, max_frames=None, output=None, echo=print):
+    def run(self, source, frame_step=1, max_frames=None, output=None, echo=print,
+            display=False, annotated=None):
         """Read `source` with OpenCV and predict every `frame_step`-th frame; returns the
-        per-frame records (index, label, score, latency_ms)."""
+        per-frame records (index, label, score, latency_ms). display: show each frame with its
+        label in a window (q or Esc stops); annotated: write the labelled video to this file."""
         import cv2
         cap = open_stream(source)
-        records, index, handle = [], -1, None
+        records, index, handle, view, out = [], -1, None, None, None
         try:
             if output:
                 os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
                 handle = open(output, "w", encoding="utf-8")
+            if display or annotated:
+                view = LabelledVideo(annotated, cap.get(cv2.CAP_PROP_FPS), display)
             while max_frames is None or len(records) < max_frames:
                 ok, frame = cap.read()
                 if not ok:
                     break
                 index += 1
                 if index % frame_step:
+                    if view is not None and out is not None and not view.add(frame, out["label"]):
+                        break
                     continue
                 out = self(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if view is not None and not view.add(frame, out["label"]):
+                    break
                 rec = {"frame": index, "label": out["label"], "index": out["top1"],
                        "score": round(out["score"], 5), "latency_ms": round(out["latency_ms"], 2)}
                 records.append(rec)
@@ -255,6 +266,74 @@ class OnlineRecognizer:
             cap.release()
             if handle:
                 handle.close()
+            if view is not None:
+                view.close()
         if index < 0:
             raise DeployError(f"no frame could be read from '{source}' (corrupt or empty video?).")
         return records
+
+
+def display_available():
+    """Whether a window can be shown: a desktop session (Windows, macOS) or an X/Wayland
+    display on Linux."""
+    import sys
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class LabelledVideo:
+    """Frames with their label drawn in a white strip below (as the original demo shows them),
+    to a window and/or a video file (.mp4: mp4v, else XVID)."""
+
+    WINDOW = "online TSM"
+
+    def __init__(self, path=None, fps=None, display=False):
+        """display: False, True (a window, or an error) or 'auto' (a window if one can open)."""
+        self.path, self.display, self.writer = path, display, None
+        self.fps = fps if fps and 1 <= fps <= 240 else 30.0
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+
+    def add(self, frame_bgr, label):
+        """Draw and emit one frame; False when the viewer asked to stop."""
+        import cv2
+        height, width = frame_bgr.shape[:2]
+        strip = np.full((max(24, height // 10), width, 3), 255, np.uint8)
+        cv2.putText(strip, str(label), (4, strip.shape[0] * 3 // 4), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, width / 900), (0, 0, 0), 1 + width // 640, cv2.LINE_AA)
+        image = np.concatenate([frame_bgr, strip], axis=0)
+        if self.path:
+            if self.writer is None:
+                codec = "mp4v" if self.path.lower().endswith(".mp4") else "XVID"
+                self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*codec), self.fps,
+                                              (image.shape[1], image.shape[0]))
+                if not self.writer.isOpened():
+                    raise DeployError(f"cannot write the annotated video {self.path} with OpenCV "
+                                      f"(use a .mp4 or .avi name in a writable folder).")
+            self.writer.write(image)
+        if self.display:
+            try:
+                cv2.imshow(self.WINDOW, image)
+                key = cv2.waitKey(1) & 0xFF
+            except cv2.error as e:
+                if self.display == "auto":             # no usable GUI: keep going without it
+                    logger.warning("no window shown (%s); --display off hides this", first_line(e))
+                    self.display = False
+                    return True
+                raise DeployError(f"cannot show a window: {first_line(e)} (an OpenCV without "
+                                  f"GUI support, or no display); use --display off.") from None
+            if key in (ord("q"), 27):
+                return False
+        return True
+
+    def close(self):
+        import cv2
+        if self.writer is not None:
+            self.writer.release()
+        if self.display:
+            try:
+                cv2.destroyWindow(self.WINDOW)
+            except cv2.error:
+                pass                                     # the window never opened

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import DeployError, first_line
 from .runtime import InferenceEngine, check_same_logits, file_digest, onnx_path, ort_session
 
-__all__ = ["onnx_available", "export_onnx"]
+__all__ = ["onnx_available", "convert_to_onnx", "export_onnx"]
 
 OPSET = 13
 
@@ -58,6 +58,20 @@ def _fold(raw_file, out_file):
     onnx.save(model, out_file)
 
 
+def convert_to_onnx(model_file, params_file, onnx_file, opset=OPSET):
+    """paddle2onnx + constant folding of an exported program into `onnx_file` (replaced if
+    there), unchecked: the callers check it against Paddle Inference."""
+    if os.path.isfile(onnx_file):
+        os.remove(onnx_file)
+    workdir = tempfile.mkdtemp(prefix=".onnx-", dir=os.path.dirname(os.path.abspath(onnx_file)))
+    try:
+        raw = os.path.join(workdir, "raw.onnx")
+        _convert(model_file, params_file, raw, opset)
+        _fold(raw, onnx_file)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def export_onnx(model_file, params_file, input_shape, onnx_file=None, opset=OPSET, threads=None):
     """Convert an exported model to ONNX and check ONNX Runtime's logits against Paddle
     Inference's on a random batch (max abs diff <= 1e-4 x scale). Returns the check record
@@ -68,15 +82,7 @@ def export_onnx(model_file, params_file, input_shape, onnx_file=None, opset=OPSE
         raise DeployError(f"ONNX export needs paddle2onnx and onnxruntime (requirements.txt): "
                           f"{missing}.")
     onnx_file = onnx_file or onnx_path(model_file)
-    if os.path.isfile(onnx_file):
-        os.remove(onnx_file)
-    workdir = tempfile.mkdtemp(prefix=".onnx-", dir=os.path.dirname(os.path.abspath(onnx_file)))
-    try:
-        raw = os.path.join(workdir, "raw.onnx")
-        _convert(model_file, params_file, raw, opset)
-        _fold(raw, onnx_file)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    convert_to_onnx(model_file, params_file, onnx_file, opset)
     shape = [2] + [int(d) for d in input_shape[1:]]
     x = np.random.RandomState(0).standard_normal(shape).astype("float32")
     ref = InferenceEngine(model_file=model_file, params_file=params_file, backend="paddle",

@@ -23,12 +23,18 @@ def _inferred_config(conversion, path):
         raise WeightsError(f"{path} is a Paddle file: give the config it belongs to (-c) to "
                            f"check and re-save it.")
     shifts = bool(conversion.shifted)
-    backbone = AttrDict(name="ResNetTSM" if shifts else "ResNet", depth=conversion.depth,
-                        num_seg=8)
+    if conversion.arch == "mobilenetv2":
+        backbone = AttrDict(name="MobileNetV2TSM", num_seg=8,
+                            shift_mode=conversion.shift_mode if shifts else "none")
+        in_channels = 1280
+    else:
+        backbone = AttrDict(name="ResNetTSM" if shifts else "ResNet", depth=conversion.depth,
+                            num_seg=8)
+        in_channels = 512 if conversion.depth < 50 else 2048
     if conversion.classes is None:
         return None, backbone
     head = AttrDict(name="TSMHead" if shifts else "TSNHead", num_classes=conversion.classes,
-                    in_channels=512 if conversion.depth < 50 else 2048)
+                    in_channels=in_channels)
     return AttrDict(framework="Recognizer2D", backbone=backbone, head=head), backbone
 
 

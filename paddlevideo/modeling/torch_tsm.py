@@ -23,8 +23,11 @@ the converted model is the same graph as a native one and runs as fast. Weights 
 the shift (torchvision's ImageNet files, TSN checkpoints) need no permutation: no channel of
 theirs is tied to a shift direction.
 
+MobileNetV2 files (the original's offline and online networks, mmaction2's, torchvision's) go to
+`torch_mobilenet.py`, which maps them onto MobileNetV2TSM with the same fold swap.
+
 Refused by name, since our network is not theirs: temporal pooling, non-local blocks,
-MobileNetV2 and BN-Inception bases, ResNeXt's grouped convolutions, and other modalities than RGB
+BN-Inception bases, ResNeXt's grouped convolutions, and other modalities than RGB
 (optical flow: conv1 takes 2 channels per frame).
 """
 import re
@@ -33,15 +36,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backbones.resnet_tsm import STAGES, block_name
+from .torch_folds import FOLD_DIV, fold_swap
+from .torch_mobilenet import convert_mobilenet, is_mobilenet_checkpoint
 
 __all__ = ["FOLD_DIV", "Conversion", "ConversionError", "convert_torch_checkpoint",
            "fold_swap", "swap_shift_folds", "SOURCE_NAMES"]
 
-FOLD_DIV = 8          # the released checkpoints shift C // 8 channels each way (shift_div 8)
 
 SOURCE_NAMES = {"mit-han-lab": "the original TSM code's checkpoint",
                 "mmaction2": "mmaction2's TSM checkpoint",
-                "torchvision": "torchvision's ImageNet ResNet"}
+                "torchvision": "torchvision's ImageNet ResNet",
+                "mit-han-lab-online": "the original TSM online demo's checkpoint",
+                "mit-han-lab-imagenet": "the original TSM code's ImageNet MobileNetV2"}
 
 _BN = {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance",
        "num_batches_tracked": None}
@@ -81,8 +87,6 @@ _PATTERNS = {
 # what we cannot convert, recognised from key names: (pattern, what it is)
 _UNSUPPORTED = [
     (re.compile(r"inception|conv1_7x7"), "a BN-Inception base (only ResNet bases convert)"),
-    (re.compile(r"(^|\.)features\.\d|\.conv\.\d+\.|mobilenet"),
-     "a MobileNetV2 base (only ResNet bases convert)"),
     (re.compile(r"non_local|(^|\.)nl\.|\.nl_block"), "non-local blocks (TSM NL)"),
     (re.compile(r"layer\d\.net\."), "temporal pooling (TSM with temporal_pool)"),
 ]
@@ -99,6 +103,8 @@ class Conversion:
     depth: int
     classes: int = None              # None: no classifier we keep (ImageNet files)
     shifted: tuple = None            # (stage, index) of the shifted blocks; None for ImageNet
+    arch: str = "resnet"             # 'resnet' or 'mobilenetv2' (torch_mobilenet.py)
+    shift_mode: str = "bidirectional"  # how the source shifts (the online demo: unidirectional)
     permuted: int = 0                # tensors whose channels were permuted
     streams: int = 0                 # residual streams whose folds were swapped
     dropped: list = field(default_factory=list)
@@ -106,12 +112,15 @@ class Conversion:
 
     def summary(self, path):
         kind = SOURCE_NAMES[self.source]
-        parts = [f"{path}: {kind}, ResNet-{self.depth}"]
+        net = f"ResNet-{self.depth}"
+        if self.arch == "mobilenetv2":
+            kind, net = kind.replace("ResNet", "MobileNetV2"), "MobileNetV2"
+        parts = [f"{path}: {kind}, {net}"]
         if self.classes:
             parts.append(f"{self.classes} classes")
         if self.shifted is not None:
-            total = sum(STAGES[self.depth][1])
-            parts.append(f"shift in {len(self.shifted)} of {total} blocks")
+            total = 17 if self.arch == "mobilenetv2" else sum(STAGES[self.depth][1])
+            parts.append(f"{self.shift_mode} shift in {len(self.shifted)} of {total} blocks")
         text = ", ".join(parts) + f"; mapped {len(self.state)} tensors"
         if self.dropped:
             text += f" (dropped {len(self.dropped)} BatchNorm step counters)"
@@ -119,7 +128,9 @@ class Conversion:
             text += (f"; swapped channel folds 0 and 1 of {self.streams} residual streams "
                      f"({self.permuted} tensors) so Paddle's shift direction gives the "
                      f"original's outputs")
-        elif self.source != "torchvision":
+        elif self.shift_mode == "unidirectional":
+            text += "; its one-way shift already takes fold 0 from the past, as ours does"
+        elif self.shifted is not None:
             text += "; no shift in the source, so no permutation"
         return text
 
@@ -218,15 +229,6 @@ def _our_name(unit, depth, bottleneck, prefix):
     return f"{prefix}{block}.conv{unit[3] - 1}"
 
 
-def fold_swap(channels):
-    """Index array swapping channel folds 0 and 1 (fold = channels // 8); its own inverse."""
-    fold = channels // FOLD_DIV
-    index = np.arange(channels)
-    index[:fold] += fold
-    index[fold:2 * fold] -= fold
-    return index
-
-
 def swap_shift_folds(state, depth, prefix="backbone."):
     """Permute our (Paddle-named) state in place so Paddle's shift direction reproduces the
     original's network (see the module docstring). Returns (tensors permuted, streams)."""
@@ -275,6 +277,9 @@ def convert_torch_checkpoint(obj, path, permute=True):
     """
     state = _state_dict_of(obj, path)
     arch = obj.get("arch") if isinstance(obj, dict) else None
+    if is_mobilenet_checkpoint(state, arch):
+        return convert_mobilenet(state, path, Conversion(source="", depth=None),
+                                 ConversionError, permute)
     _refuse_unsupported(state, arch, path)
     source = _source_of(state, path)
     stem = {"mit-han-lab": "base_model.conv1.weight", "mmaction2": "backbone.conv1.conv.weight",

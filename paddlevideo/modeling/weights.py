@@ -231,7 +231,10 @@ def _check_head(path, source, report, state, model_state, require_head):
 
 
 def _shift_layout(backbone):
-    """(shifted (stage, index) blocks, shift settings) of our ResNet-TSM, or None if unknown."""
+    """(shifted blocks, shift settings) of our backbone, or None if unknown: (stage, index)
+    pairs for ResNet-TSM, the backbone's own `shift_layout()` where it has one (MobileNetV2)."""
+    if callable(getattr(backbone, "shift_layout", None)):
+        return backbone.shift_layout()
     blocks, depth = getattr(backbone, "blocks", None), getattr(backbone, "depth", None)
     if blocks is None or depth not in STAGES:
         return None
@@ -267,11 +270,12 @@ def _check_shift_layout(path, conversion, backbone, require_head):
     elif set(ours) != set(theirs):
         problem = (f"it shifts {len(theirs)} blocks ({_blocks(theirs)}) but the model shifts "
                    f"{len(ours)} ({_blocks(ours)})")
-    elif theirs and settings != {("bidirectional", 1.0 / FOLD_DIV, "residual")}:
+    elif theirs and settings != {(conversion.shift_mode, 1.0 / FOLD_DIV, "residual")}:
         mode, ratio, place = sorted(settings)[0]
-        problem = (f"it was trained with the bidirectional residual shift of 1/{FOLD_DIV} of the "
-                   f"channels but the model has shift_mode: {mode}, shift_ratio: {ratio}, "
-                   f"shift_place: {place}: set bidirectional, {1.0 / FOLD_DIV}, residual")
+        problem = (f"it was trained with the {conversion.shift_mode} residual shift of "
+                   f"1/{FOLD_DIV} of the channels but the model has shift_mode: {mode}, "
+                   f"shift_ratio: {ratio}, shift_place: {place}: set {conversion.shift_mode}, "
+                   f"{1.0 / FOLD_DIV}, residual")
     if problem is None:
         return
     if require_head:
@@ -280,8 +284,20 @@ def _check_shift_layout(path, conversion, backbone, require_head):
     logger.warning("%s: %s; training starts from its weights anyway.", path, problem)
 
 
+def _check_arch(path, conversion, backbone):
+    """A MobileNetV2 file needs a MobileNetV2 backbone and a ResNet file a ResNet one; say so
+    rather than report hundreds of unmatched keys."""
+    ours = "mobilenetv2" if type(backbone).__name__.startswith("MobileNetV2") else "resnet"
+    if conversion.arch != ours:
+        theirs = "MobileNetV2" if conversion.arch == "mobilenetv2" else "ResNet"
+        want = ("MobileNetV2TSM (e.g. configs/recognition/tsm/tsm_mobilenetv2_*.yaml)"
+                if conversion.arch == "mobilenetv2" else "ResNetTSM or ResNet")
+        raise WeightsError(f"{path} holds a {theirs} but the model's backbone is "
+                           f"{type(backbone).__name__}: use a config whose backbone is {want}.")
+
+
 def _blocks(blocks):
-    names = [f"layer{s + 1}.{i}" for s, i in blocks]
+    names = [f"features.{b}" if isinstance(b, int) else f"layer{b[0] + 1}.{b[1]}" for b in blocks]
     return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
 
 
@@ -306,6 +322,7 @@ def load_weights(model, source, require_head=False):
     state, conversion = read_weights(path)
     if conversion is not None:
         logger.info(conversion.summary(path))
+        _check_arch(path, conversion, backbone)
         _check_shift_layout(path, conversion, backbone, require_head)
     _note_protocol(source, backbone)
     model_state = model.state_dict()

@@ -10,7 +10,8 @@ the original TSM code's and PaddleVideo's files carry none and are not verified.
 Sources: PaddleVideo's model zoo (TSM); mit-han-lab/temporal-shift-module README (Kinetics-400
 uniform and dense sampling, Something-Something V1/V2); mmaction2 configs/recognition/tsm
 README.md (1.x) and metafile.yml (0.x, the Something-Something V1 files); torchvision
-models/resnet.py (IMAGENET1K_V1 weights).
+models/resnet.py and models/mobilenetv2.py (IMAGENET1K_V1 weights). MobileNetV2 entries
+(arch 'mobilenetv2', no depth): see the comment above them.
 """
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ FORMATS = {
     "paddle": "Paddle state dict (PaddleVideo's keys)",
     "mit-han-lab": "PyTorch, the original TSM code's checkpoint (converted on load)",
     "mmaction2": "PyTorch, mmaction2's checkpoint (converted on load)",
-    "torchvision": "PyTorch, torchvision's ImageNet ResNet (converted on load)",
+    "torchvision": "PyTorch, torchvision's ImageNet ResNet or MobileNetV2 (converted on load)",
     "alias": "a name resolved from the model's depth",
 }
 
@@ -41,6 +42,7 @@ class WeightsSpec:
     protocol: str = None     # how the published accuracy was measured
     top1: str = None         # the published top-1, as published
     by_depth: tuple = None   # alias only: ((depth, registered name), ...)
+    arch: str = "resnet"     # 'resnet' (depth says which) or 'mobilenetv2' (width 1.0)
 
 
 _PV = "https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/"
@@ -195,6 +197,31 @@ _ENTRIES = [
     _spec("ResNet152_torchvision", (_TV + "resnet152-394f9c45.pth", "394f9c45"),
           "torchvision ImageNet ResNet-152 (IMAGENET1K_V1)", format="torchvision",
           dataset="ImageNet", depth=152, protocol=_TV_TEST, top1="78.312"),
+    # --- MobileNetV2 TSM (the original's online gesture demo and Kinetics file, mmaction2's) ---
+    # Sources: mit-han-lab/temporal-shift-module README (Kinetics dense table: TSM MobileNetV2,
+    # 8 * 10 clips, 69.5%) and online_demo/main.py (the Jester file's URL; no accuracy is
+    # published for it); mmaction2 0.x configs/recognition/tsm/README.md (Kinetics-400 table:
+    # tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb, short side 320, 68.46 / 88.64).
+    _spec("TSM_mhl_jester_mbv2_online", _MHL + "mobilenetv2_jester_online.pth.tar",
+          "original TSM online gesture demo: unidirectional TSM-MobileNetV2 on Jester, frame by "
+          "frame", format="mit-han-lab", dataset="Jester", classes=27, arch="mobilenetv2",
+          protocol="online, one frame at a time from zero shift buffers (no accuracy published)"),
+    _spec("TSM_mhl_k400_mbv2_8f_dense",
+          _MHL + "TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_e100_dense.pth",
+          "original TSM code, TSM-MobileNetV2 on Kinetics-400, 8 frames, dense sampling",
+          format="mit-han-lab", dataset=_K400, classes=400, segments=8, arch="mobilenetv2",
+          protocol=_MHL_DENSE, top1="69.5"),
+    _spec("TSM_mm_k400_mbv2_8f_dense",
+          _mm0("tsm_mobilenetv2_dense_1x1x8_100e_kinetics400_rgb",
+               "tsm_mobilenetv2_dense_320p_1x1x8_100e_kinetics400_rgb", "20210202-61135809"),
+          "mmaction2 (0.x) TSM-MobileNetV2 on Kinetics-400, dense 1x1x8, 100 epochs",
+          format="mmaction2", dataset=_K400, classes=400, segments=8, arch="mobilenetv2",
+          protocol="dense sampling, frames short side 320 (mmaction2 0.x's test config)",
+          top1="68.46"),
+    _spec("MobileNetV2_torchvision", (_TV + "mobilenet_v2-b0353104.pth", "b0353104"),
+          "torchvision ImageNet MobileNetV2 (IMAGENET1K_V1), the MobileNetV2 TSM initialisation",
+          format="torchvision", dataset="ImageNet", arch="mobilenetv2", protocol=_TV_TEST,
+          top1="71.878"),
     WeightsSpec("ImageNet", "", "ImageNet weights of the model's depth", format="alias",
                 dataset="ImageNet",
                 by_depth=((18, "ResNet18_torchvision"), (34, "ResNet34_torchvision"),
@@ -230,7 +257,8 @@ def describe(names=None):
                     lines.append(f"  {label + ':':17s}{value}")
         return lines
     header = ("name", "format", "data", "depth", "classes", "frames", "published top-1")
-    rows = [(s.name, s.format, s.dataset or "", str(s.depth or ""), str(s.classes or ""),
+    rows = [(s.name, s.format, s.dataset or "",
+             str(s.depth or ("MobileNetV2" if s.arch == "mobilenetv2" else "")), str(s.classes or ""),
              str(s.segments or ""), s.top1 or ("by depth" if s.by_depth else ""))
             for s in PRETRAINED.values()]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]

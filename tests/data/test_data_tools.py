@@ -14,7 +14,7 @@ def lines(path):
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
-@pytest.mark.parametrize("name", ["ucf101", "kinetics400", "sthv2", "custom", "extract_frames",
+@pytest.mark.parametrize("name", ["ucf101", "kinetics400", "sthv2", "jester", "custom", "extract_frames",
                                   "check_videos", "make_demo"])
 def test_every_tool_has_help(name):
     out = subprocess.run([sys.executable, os.path.join(REPO, "data", f"{name}.py"), "--help"],

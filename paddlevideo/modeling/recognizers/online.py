@@ -23,7 +23,8 @@ class OnlineTSM(nn.Layer):
     def __init__(self, model):
         super().__init__()
         if not callable(getattr(model, "forward_step", None)):
-            raise ConfigError(f"online TSM needs a Recognizer2D with a ResNetTSM backbone; got "
+            raise ConfigError(f"online TSM needs a Recognizer2D with a ResNetTSM or MobileNetV2TSM "
+                              f"backbone; got "
                               f"{type(model).__name__}.")
         model.check_online()
         self.model = model

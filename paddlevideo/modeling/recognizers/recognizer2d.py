@@ -55,7 +55,8 @@ class Recognizer2D(nn.Layer):
         """Refuse a model that cannot run frame by frame (ConfigError saying why)."""
         check = getattr(self.backbone, "check_online", None)
         if check is None:
-            raise ConfigError(f"online TSM needs a ResNetTSM backbone; this model has "
+            raise ConfigError(f"online TSM needs a ResNetTSM or MobileNetV2TSM backbone; this "
+                              f"model has "
                               f"{type(self.backbone).__name__}.")
         check()
 

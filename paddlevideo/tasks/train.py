@@ -35,7 +35,7 @@ import paddle
 import paddle.distributed as dist
 import paddle.nn.functional as F
 
-from ..loader import FailureTracker, ListError, TooManyBadFiles
+from ..loader import FailureTracker, ListError, LoaderError, TooManyBadFiles
 from ..metrics import build_metric
 from ..modeling import build_model, load_weights
 from ..modeling.weights import WeightsError
@@ -62,7 +62,7 @@ logger = logging.getLogger("paddlevideo")
 
 # Failures whose message says what happened and what to do: one line, no traceback.
 EXPLAINED = (ConfigError, TaskError, WeightsError, CheckpointError, DownloadError, ListError,
-             TooManyBadFiles)
+             TooManyBadFiles, LoaderError)
 
 
 class TrainingDiverged(TaskError):

@@ -78,8 +78,11 @@ def _alive(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; prctl is Linux's")
 def test_workers_die_with_a_sigkilled_training(tmp_path):
-    path = write_config(tmp_path, epochs=50, train=64, batch_size=4)
-    env = dict(os.environ, PV_TEST_SLOW_LOAD="0.05")
+    """Each sample takes 5 s to load (a long video): without the parent-death signal a worker
+    notices its parent's death only when its load is done, then blocks at exit on a pipe that
+    nobody reads."""
+    path = write_config(tmp_path, epochs=1, train=16, batch_size=4)
+    env = dict(os.environ, PV_TEST_SLOW_LOAD="5")
     proc = subprocess.Popen([sys.executable, WORKER, "-c", path, "-o", "DATASET.num_workers=2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -89,9 +92,10 @@ def test_workers_die_with_a_sigkilled_training(tmp_path):
             workers = _children(proc.pid)
             time.sleep(0.2)
         assert len(workers) >= 2, f"no loader workers appeared within {TIMEOUT} s"
+        time.sleep(1)                               # they are loading now
         os.kill(proc.pid, signal.SIGKILL)          # as the OOM killer does
         proc.wait(timeout=10)
-        deadline = time.time() + 5
+        deadline = time.time() + 3
         while time.time() < deadline and any(_alive(w) for w in workers):
             time.sleep(0.1)
         left = [w for w in workers if _alive(w)]
@@ -101,7 +105,7 @@ def test_workers_die_with_a_sigkilled_training(tmp_path):
         if proc.poll() is None:
             proc.kill()
     try:
-        assert not left, f"loader workers {left} outlived their SIGKILLed training by 5 s"
+        assert not left, f"loader workers {left} outlived their SIGKILLed training by 3 s"
     finally:
         for pid in left:                            # do not leave them to the next test
             os.kill(pid, signal.SIGKILL)

@@ -8,10 +8,11 @@ from .builder import (DistributedEvalBatchSampler, DistributedTrainBatchSampler,
 from .datasets import FrameDataset, ListError, SampleError, VideoDataset
 from .decoders import DecodeError, open_video
 from .failures import DEFAULT_MAX_BAD_RATIO, FailureTracker, TooManyBadFiles
+from .guard import LoaderError
 from .pipelines import Compose
 from .registry import DATASETS, PIPELINES
 
-__all__ = ["build_dataset", "build_dataloader", "Compose", "FailureTracker", "TooManyBadFiles",
+__all__ = ["build_dataset", "build_dataloader", "Compose", "FailureTracker", "TooManyBadFiles", "LoaderError",
            "DEFAULT_MAX_BAD_RATIO", "VideoDataset", "FrameDataset", "ListError", "SampleError",
            "DecodeError", "open_video", "VideoLoader", "LoaderPass", "ShuffledBatchSampler",
            "DistributedTrainBatchSampler", "DistributedEvalBatchSampler", "DATASETS", "PIPELINES"]

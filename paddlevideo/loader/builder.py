@@ -1,11 +1,15 @@
 """build_dataset and build_dataloader: from a config to batches that report bad files."""
+import functools
 import math
+import os
 import random
 
 import numpy as np
 
 from ..utils.config import AttrDict, ConfigError
 from .datasets.base import SampleError
+from .guard import (GuardedSampler, LoadBug, describe_exception, die_with_parent,
+                    guarded_collate, raise_if_failed)
 from .registry import DATASETS
 
 __all__ = ["build_dataset", "build_dataloader", "VideoLoader", "LoaderPass",
@@ -153,7 +157,8 @@ class DistributedEvalBatchSampler:
 
 
 class _Samples:
-    """The dataset as the workers see it: sample i -> (imgs, label, i) or a failure marker."""
+    """The dataset as the workers see it: sample i -> (imgs, label, i), a failure marker (a
+    SampleError: a bad file), or a LoadBug (any other exception, raised in the main thread)."""
 
     def __init__(self, dataset, seed):
         self.dataset, self.seed, self.epoch = dataset, int(seed), 0
@@ -167,7 +172,21 @@ class _Samples:
             imgs, label = self.dataset.load(int(i), rng)
         except SampleError:
             return None, -1, int(i)
+        except Exception as e:          # noqa: BLE001  (see loader/guard.py)
+            return LoadBug(i, describe_exception(e, f"loading sample {int(i)} ({_path_of(self.dataset, i)})"))
         return imgs, int(label), int(i)
+
+
+def _path_of(dataset, i):
+    try:
+        return str(dataset.path(int(i)))
+    except Exception:                   # noqa: BLE001  (only for the message)
+        return "path unknown"
+
+
+def _collate(batch):
+    """collate_samples with an `error` array after it (loader/guard.py)."""
+    return guarded_collate(collate_samples, batch)
 
 
 def collate_samples(batch):
@@ -191,12 +210,14 @@ def collate_samples(batch):
     return [imgs, labels, ids, failed]
 
 
-def _worker_init(worker_id):
-    """Per-worker set-up: seed the global generators from (seed, epoch, worker).
+def _worker_init(worker_id, parent):
+    """Per-worker set-up: die with the training process `parent` (pid), however it ends; seed
+    the global generators from (seed, epoch, worker).
 
     OpenCV's thread count is deliberately left alone: calling cv2.setNumThreads in a forked child
     after the parent used OpenCV's thread pool deadlocks.
     """
+    die_with_parent(parent)
     import paddle.io
     info = paddle.io.get_worker_info()
     samples = info.dataset if info is not None else None
@@ -221,10 +242,12 @@ class VideoLoader:
         self.num_workers, self.seed = int(num_workers), int(seed)
         self._samples = _Samples(dataset, seed)
         self._paddle = paddle
+        self._guard = GuardedSampler(batch_sampler)
+        init = functools.partial(_worker_init, parent=os.getpid()) if self.num_workers else None
         self._loader = paddle.io.DataLoader(
-            _PaddleDataset(self._samples), batch_sampler=batch_sampler, num_workers=self.num_workers,
-            collate_fn=collate_samples, worker_init_fn=_worker_init if self.num_workers else None,
-            return_list=True, use_shared_memory=self.num_workers > 0)
+            _PaddleDataset(self._samples), batch_sampler=self._guard, num_workers=self.num_workers,
+            collate_fn=_collate, worker_init_fn=init, return_list=True,
+            use_shared_memory=self.num_workers > 0)
         self._shape = None
 
     @property
@@ -252,7 +275,8 @@ class VideoLoader:
 
     def _unpack(self, batch):
         paddle = self._paddle
-        imgs, labels, ids, failed = batch
+        imgs, labels, ids, failed, error = batch
+        raise_if_failed(error)
         ids, failed = ids[1:], failed[1:]           # strip collate_samples' leading -1
         if int(ids.shape[0]) == 0:
             shape = self._shape or [1, 3, 0, 0]
@@ -273,6 +297,7 @@ class LoaderPass:
     """
 
     def __init__(self, loader):
+        self._it = None
         self._loader = loader
         self._it = iter(loader._loader)
 
@@ -284,10 +309,13 @@ class LoaderPass:
             raise StopIteration
         try:
             batch = next(self._it)
-        except BaseException:            # exhausted, a worker error, or an interrupt
+            return self._loader._unpack(batch)
+        except BaseException as e:       # exhausted, a worker error, or an interrupt
             self.close()
+            guard = self._loader._guard
+            if guard.error is not None and not isinstance(e, KeyboardInterrupt):
+                raise guard.error from None     # the sampler's, kept from Paddle's thread
             raise
-        return self._loader._unpack(batch)
 
     def close(self):
         it, self._it = self._it, None

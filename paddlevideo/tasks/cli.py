@@ -60,7 +60,7 @@ def main(argv=None):
     configure_cpu_threads()            # before paddle is imported
     if argv is None:                   # run as a program: Paddle's noise off the terminal
         quiet.install()
-    from ..loader import ListError, TooManyBadFiles
+    from ..loader import ListError, LoaderError, TooManyBadFiles
     from ..modeling.weights import WeightsError
     from ..utils.checkpoint import CheckpointError
     from ..config_check import load_and_check_config
@@ -87,7 +87,7 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 3
     except (ConfigError, TaskError, WeightsError, CheckpointError, DownloadError, ListError,
-            TooManyBadFiles) as e:
+            TooManyBadFiles, LoaderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

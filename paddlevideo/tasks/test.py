@@ -202,9 +202,10 @@ class _EarlyLines(logging.Handler):
 
 def _log_to_file_only(error):
     """The error's line in test.log (the command line prints it on the terminal itself)."""
-    from ..loader import ListError, TooManyBadFiles
+    from ..loader import ListError, LoaderError, TooManyBadFiles
     from ..utils.download import DownloadError
-    expected = (ConfigError, TaskError, WeightsError, DownloadError, ListError, TooManyBadFiles)
+    expected = (ConfigError, TaskError, WeightsError, DownloadError, ListError, TooManyBadFiles,
+                LoaderError)
     if isinstance(error, KeyboardInterrupt):
         message, exc_info = "stopped: interrupted (Ctrl-C)", None
     elif isinstance(error, expected):

@@ -35,14 +35,15 @@ import paddle
 import paddle.distributed as dist
 import paddle.nn.functional as F
 
-from ..loader import FailureTracker, ListError, TooManyBadFiles
+from ..loader import FailureTracker, ListError, LoaderError, TooManyBadFiles
 from ..metrics import build_metric
 from ..modeling import build_model, load_weights
 from ..modeling.weights import WeightsError
 from ..solver import build_optimizer
 from ..solver.optimizer import accumulator_kinds
-from ..utils.checkpoint import (CheckpointError, check_resumable, checkpoint_prefix,
-                                latest_checkpoint, list_checkpoints, load_checkpoint,
+from ..utils.checkpoint import (CheckpointError, check_position, check_resumable,
+                                checkpoint_prefix, latest_checkpoint, list_checkpoints,
+                                load_checkpoint,
                                 portable_optimizer_state, prune_checkpoints,
                                 remove_stale_temporaries, restore_optimizer_state,
                                 save_checkpoint, training_checkpoints)
@@ -54,6 +55,7 @@ from ..utils.logger import (AverageMeter, VisualDLWriter, format_batch_line, for
 from .common import (TaskError, dataset_section, describe_threads, evaluate, make_loader,
                      max_bad_ratio, output_dir_of, setup_device, world)
 from .runlock import RunLock
+from .signature import SIGNATURE_VERSION, VERSION_KEY, compare_signature, run_signature
 
 __all__ = ["train_model", "Trainer", "TrainingDiverged", "TrainingInterrupted", "step_seed",
            "run_signature"]
@@ -62,7 +64,7 @@ logger = logging.getLogger("paddlevideo")
 
 # Failures whose message says what happened and what to do: one line, no traceback.
 EXPLAINED = (ConfigError, TaskError, WeightsError, CheckpointError, DownloadError, ListError,
-             TooManyBadFiles)
+             TooManyBadFiles, LoaderError)
 
 
 class TrainingDiverged(TaskError):
@@ -156,22 +158,6 @@ def average_norm_statistics(model):
                 total = buffer.clone()
                 dist.all_reduce(total)
                 buffer.set_value(total / world_size)
-
-
-def run_signature(cfg):
-    """What a checkpoint must share with the config to be resumed, by config key: the backbone's
-    settings (all but `pretrained` and `data_format`), the head and its class count, the
-    optimizer. Written into every checkpoint's meta."""
-    model = cfg.get("MODEL") or {}
-    signature = {}
-    for section, skip in (("backbone", ("pretrained", "data_format")), ("head", ())):
-        part = model.get(section) or {}
-        for key, value in part.items():
-            keep = section == "backbone" or key in ("name", "num_classes")
-            if keep and key not in skip and isinstance(value, (bool, int, float, str)):
-                signature[f"MODEL.{section}.{key}"] = value
-    signature["OPTIMIZER.name"] = str((cfg.get("OPTIMIZER") or {}).get("name", "Momentum"))
-    return signature
 
 
 class _ValidationRunner:
@@ -370,7 +356,7 @@ class Trainer:
             if self.amp_dtype == "float16":
                 self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
         self.model, self.optimizer = model, optimizer
-        self.signature = run_signature(cfg)
+        self.signature = run_signature(cfg, self.train_ds)
         self.curves = TrainingCurves(self.out, enabled=self.rank == 0)
 
     # ----- resume ------------------------------------------------------------------------------
@@ -387,13 +373,19 @@ class Trainer:
             prefix = checkpoint_prefix(self.out, self.model_name, int(self.cfg["resume_epoch"]))
         if prefix is not None:
             params, opt_state, meta = load_checkpoint(prefix)
+            named = _position_of(self.out, self.model_name, prefix)
+            check_position(prefix, meta, *named, self.steps)
+            differences, unrecorded = compare_signature(meta, self.signature)
             optimizer_name = self.signature["OPTIMIZER.name"]
-            check_resumable(prefix, params, opt_state, meta, self.model, self.signature,
-                            accumulator_kinds(optimizer_name))
+            check_resumable(prefix, params, opt_state, self.model, optimizer_name,
+                            accumulator_kinds(optimizer_name), differences)
+            if unrecorded:
+                logger.warning(f"{prefix} was written before checkpoints recorded "
+                               f"{', '.join(unrecorded)}; those were not compared with this "
+                               f"run's config (its tensors and the rest were).")
             self.model.set_state_dict(params)
             restore_optimizer_state(self.optimizer, self.model, opt_state)
-            self.start_epoch = int(meta.get("epochs_done", self.cfg.get("resume_epoch") or 0))
-            self.skip = int(meta.get("step", 0))
+            self.start_epoch, self.skip = named
             self.best = float(meta.get("best_top1", -1.0))
             self.resumed_from = self.last_saved = prefix
             self.saved_at = (self.start_epoch, self.skip)
@@ -657,6 +649,7 @@ class Trainer:
         if self.rank != 0:
             return None
         meta = dict(self.signature, epochs_done=epochs_done, step=step, best_top1=self.best,
+                    **{VERSION_KEY: SIGNATURE_VERSION},
                     seed=self.seed, steps_per_epoch=self.steps, model_name=self.model_name)
         if best:
             target = checkpoint_prefix(self.out, self.model_name, best=True)
@@ -672,6 +665,15 @@ class Trainer:
         for gone in prune_checkpoints(self.out, self.model_name, self.keep):
             logger.info(f"removed {os.path.basename(gone)} (keep_checkpoints={self.keep})")
         return target
+
+
+def _position_of(output_dir, model_name, prefix):
+    """(epochs done, steps into the next epoch) that a checkpoint's name says."""
+    found = [c[:2] for c in list_checkpoints(output_dir, model_name) if c[2] == prefix]
+    if not found:
+        raise CheckpointError(f"cannot resume from {prefix}: it is not a complete training "
+                              f"checkpoint (<model_name>_epoch_NNNNN.pdparams and .pdopt).")
+    return found[0]
 
 
 def _record_failure(error):

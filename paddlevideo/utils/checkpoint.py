@@ -26,9 +26,11 @@ from .safe_load import SafeLoadError, load_state
 __all__ = ["atomic_save", "META_KEY", "checkpoint_prefix", "save_checkpoint", "load_checkpoint",
            "portable_optimizer_state", "restore_optimizer_state", "list_checkpoints",
            "latest_checkpoint", "training_checkpoints", "prune_checkpoints", "remove_checkpoint",
-           "check_resumable", "CheckpointError", "remove_stale_temporaries"]
+           "check_resumable", "check_meta", "check_position", "CheckpointError",
+           "MAX_COUNT", "NOT_RECORDED", "remove_stale_temporaries"]
 
 META_KEY = "paddlevideo_meta"
+NOT_RECORDED = "(not recorded)"   # stands for a signature key one side of a comparison lacks
 
 
 class CheckpointError(RuntimeError):
@@ -185,7 +187,8 @@ def _alive(pid):
 
 
 def load_checkpoint(prefix):
-    """(model_state, optimizer_state, meta) from `prefix.pdparams/.pdopt`; meta may be {}."""
+    """(model_state, optimizer_state, meta) from `prefix.pdparams/.pdopt`; meta may be {} and is
+    checked (`check_meta`) before anything uses it."""
     params, opt = prefix + ".pdparams", prefix + ".pdopt"
     for path in (params, opt):
         if not os.path.isfile(path):
@@ -202,7 +205,75 @@ def load_checkpoint(prefix):
             raise CheckpointError(f"cannot resume: {path} is not a state dict of named tensors "
                                   f"(a {type(state).__name__} or keys that are not names).")
     meta = opt_state.pop(META_KEY, {}) if isinstance(opt_state, dict) else {}
+    check_meta(opt, meta)
     return model_state, opt_state, meta
+
+
+# The largest epoch or step count a checkpoint's name can carry (`_epoch_%05d_step_%05d`).
+MAX_COUNT = 99999
+# meta key -> (what it counts, smallest value); each an integer in [smallest, MAX_COUNT]
+_COUNTS = {"epochs_done": ("finished epochs", 0), "step": ("steps into the next epoch", 0),
+           "steps_per_epoch": ("steps per epoch", 1), "signature_version": ("version", 1)}
+
+
+def _is_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, (bool, np.bool_))
+
+
+def check_meta(path, meta):
+    """Raise CheckpointError, naming `path` and the key, unless the meta's values are what
+    training writes: counts are integers in their range (never a bool, float, string or a
+    number no checkpoint name can hold), best_top1 a number in [-1, 1], seed an integer,
+    model_name a string, and the run's signature plain numbers, booleans and strings."""
+    def refuse(key, value, wanted):
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise CheckpointError(f"cannot resume from {path}: its meta key {key!r} is {shown} "
+                              f"({type(value).__name__}), not {wanted}; the file was damaged or "
+                              f"not written by this toolkit. Resume from another checkpoint, or "
+                              f"start a new run from its weights (-w).")
+    if not isinstance(meta, dict):
+        refuse(META_KEY, meta, "a mapping")
+    for key, (what, low) in _COUNTS.items():
+        value = meta.get(key)
+        if value is not None and not (_is_integer(value) and low <= value <= MAX_COUNT):
+            refuse(key, value, f"a whole number of {what} from {low} to {MAX_COUNT}")
+    best = meta.get("best_top1")
+    if best is not None and not (_is_number(best) and -1.0 <= float(best) <= 1.0):
+        refuse("best_top1", best, "an accuracy from -1 (none yet) to 1")
+    seed = meta.get("seed")
+    if seed is not None and not (_is_integer(seed) and 0 <= seed < 2 ** 63):
+        refuse("seed", seed, "a whole number from 0 to 2**63 - 1")
+    if meta.get("model_name") is not None and not isinstance(meta["model_name"], str):
+        refuse("model_name", meta["model_name"], "a name")
+    for key, value in meta.items():
+        if not isinstance(key, str):
+            refuse(repr(key), key, "a text key")
+        if key.startswith(("MODEL.", "PIPELINE.", "OPTIMIZER.")) and \
+                not isinstance(value, (bool, str)) and not _is_number(value):
+            refuse(key, value, "a number, boolean or text")
+
+
+def check_position(prefix, meta, epochs_done, step, steps_per_epoch):
+    """Raise CheckpointError unless the meta's position is the one the checkpoint's name says
+    (`epochs_done`, `step`) and `step` falls inside this run's epochs of `steps_per_epoch`."""
+    for key, named in (("epochs_done", epochs_done), ("step", step)):
+        if key in meta and meta[key] != named:
+            raise CheckpointError(
+                f"cannot resume from {prefix}: its meta says {key} {meta[key]} but its name says "
+                f"{named}; the file was renamed or damaged. Resume from another checkpoint, or "
+                f"set resume_epoch to the epoch its meta says.")
+    if step and step >= steps_per_epoch:
+        raise CheckpointError(
+            f"cannot resume from {prefix}: it stopped {step} steps into an epoch, but this run's "
+            f"epochs have {steps_per_epoch} steps (another batch size, data list or number of "
+            f"processes). Resume with the settings it was written with, or from an epoch "
+            f"checkpoint (resume_epoch=N).")
 
 
 _NAME = re.compile(r"_epoch_(\d{5})(?:_step_(\d{5}))?\.pdparams$")
@@ -264,50 +335,48 @@ def prune_checkpoints(output_dir, model_name, keep):
     return doomed
 
 
-def _describe(values):
-    return ", ".join(f"{k} {v}" for k, v in values.items())
+def _show(value):
+    return repr(value) if isinstance(value, str) and value != NOT_RECORDED else str(value)
 
 
-def check_resumable(prefix, params, opt_state, meta, model, expected, accumulators):
-    """Raise CheckpointError unless the checkpoint fits this run.
+def check_resumable(prefix, params, opt_state, model, optimizer_name, accumulators, differences):
+    """Raise CheckpointError unless the checkpoint fits this run, in one line naming every
+    difference.
 
-    `expected` describes the run by config keys ({'MODEL.head.num_classes': 400, ...,
-    'OPTIMIZER.name': 'Momentum'}, as training writes them into the meta); `accumulators` is
-    what its optimizer keeps per parameter ({kind: has the parameter's shape},
-    solver.accumulator_kinds). Checkpoints that record the run are compared key by key; every
-    checkpoint is also compared tensor by tensor with the model and its optimizer state with
-    the accumulators, so older checkpoints are checked too.
+    `differences` is {config key: (the checkpoint's value, this run's)} from comparing the run's
+    signature with the checkpoint's meta (tasks/signature.py); `accumulators` is what the
+    optimizer `optimizer_name` keeps per parameter ({kind: has the parameter's shape},
+    solver.accumulator_kinds). Every checkpoint is also compared tensor by tensor with the model
+    and its optimizer state with the accumulators, so checkpoints that record little are
+    checked too.
     """
-    ours, theirs = {}, {}
-    for key, value in expected.items():
-        if meta.get(key) is not None and meta[key] != value:
-            ours[key], theirs[key] = value, meta[key]
+    differences = dict(differences)
     problems = []
     state = model.state_dict()
     missing = [k for k in state if k not in params]
     extra = [k for k in params if k not in state]
     reshaped = [k for k in state if k in params and list(params[k].shape) != list(state[k].shape)]
     fc, classes = "head.fc.weight", "MODEL.head.num_classes"
-    if fc in reshaped and classes not in theirs:
-        ours[classes] = int(state[fc].shape[-1])
-        theirs[classes] = int(params[fc].shape[-1])
+    if fc in reshaped and classes not in differences:
+        differences[classes] = (int(params[fc].shape[-1]), int(state[fc].shape[-1]))
     if missing or extra:
         problems.append(f"its model has {len(extra)} tensors this one lacks and lacks "
                         f"{len(missing)} of this one's (e.g. {(extra or missing)[0]}): another "
                         f"network or depth")
     for key in reshaped:
-        if key.startswith("head.fc.") and classes in theirs:
+        if key.startswith("head.fc.") and classes in differences:
             continue
         problems.append(f"{key} is {list(params[key].shape)} there, {list(state[key].shape)} here")
         break
     if not (missing or extra or reshaped):
-        problems += _optimizer_problems(opt_state, model, expected.get("OPTIMIZER.name"),
-                                        accumulators)
-    if not (ours or problems):
+        problems += _optimizer_problems(opt_state, model, optimizer_name, accumulators)
+    if not (differences or problems):
         return
     facts = []
-    if theirs:
-        facts.append(f"it was trained with {_describe(theirs)}; this run has {_describe(ours)}")
+    if differences:
+        facts.append("it differs from this run in " + ", ".join(
+            f"{key} (checkpoint {_show(theirs)}, this run {_show(ours)})"
+            for key, (theirs, ours) in differences.items()))
     facts += problems
     raise CheckpointError(
         f"cannot resume from {prefix}: {'; '.join(facts)}. Resume with the config that run was "

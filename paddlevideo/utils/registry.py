@@ -12,7 +12,7 @@ import typing
 from .config import AttrDict, ConfigError, suggest
 from .typecheck import problem
 
-__all__ = ["Registry", "check_params", "parameter_default"]
+__all__ = ["Registry", "check_params", "parameter_default", "constructor_defaults"]
 
 
 class Registry:
@@ -106,6 +106,13 @@ def parameter_default(cls, name):
     """The default of `cls`'s constructor parameter `name` (inspect.Parameter.empty if none)."""
     params, _, _ = _signature(cls)
     return params[name].default if name in params else inspect.Parameter.empty
+
+
+def constructor_defaults(cls):
+    """{name: default} of every parameter `cls(...)` takes (inspect.Parameter.empty where it
+    has none), in the constructor's order."""
+    params, _, _ = _signature(cls)
+    return {name: param.default for name, param in params.items()}
 
 
 def check_params(cls, params, where, what, injected=()):

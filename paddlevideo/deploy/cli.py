@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 
 from ..utils import quiet
@@ -509,5 +510,18 @@ def serve_main(argv=None):
           flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             access_log=False)
-    uvicorn.Server(config).run()
+    # uvicorn stops on SIGTERM/SIGINT (no new connections, requests in flight answered) and then
+    # raises the signal again to whatever handler was there before: ours notes it, so the process
+    # ends with status 0 after a clean shutdown instead of being killed by its own signal.
+    stopped_by = []
+    previous = {sig: signal.signal(sig, lambda number, frame: stopped_by.append(number))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by:
+        print(f"stopped by {signal.Signals(stopped_by[0]).name}: requests in flight were answered",
+              flush=True)
     return 0

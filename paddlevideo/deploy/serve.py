@@ -243,10 +243,11 @@ def _discard(state):
 
 def model_info(predictor):
     """GET /v1/model's answer."""
-    from .runtime import file_digest
+    from ..utils.download import file_sha256
     engine = predictor.engine
     info = engine.info or {}
-    return {"model": predictor.model_id, "digest": file_digest(engine.params_file),
+    return {"model": predictor.model_id, "digest": file_sha256(engine.params_file),
+            "digest_of": os.path.basename(engine.params_file),
             "engine": engine.backend, "precision": engine.precision,
             "device": getattr(engine, "device", "cpu"), "description": engine.describe(),
             "input": info.get("input"), "num_seg": info.get("num_seg"),

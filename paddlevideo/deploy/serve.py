@@ -71,7 +71,8 @@ class Metrics:
                                 LATENCY_BUCKETS, self.latency, self.latency_sum)
             lines += _histogram("paddlevideo_batch_size", "Clips per model run.",
                                 self.batch_bounds, self.batches, self.batch_sum)
-            lines += ["# HELP paddlevideo_queue_length Clips decoded and waiting for the model.",
+            lines += ["# HELP paddlevideo_queue_length Clips decoded and not yet answered by the "
+                      "model (waiting for a batch, or in the running one).",
                       "# TYPE paddlevideo_queue_length gauge",
                       f"paddlevideo_queue_length {self.queue_length()}",
                       "# HELP paddlevideo_decode_failures_total Uploads that were not a readable "
@@ -105,13 +106,20 @@ class Batcher:
         self.predictor, self.metrics = predictor, metrics
         self.max_batch, self.max_wait = max(1, int(max_batch)), max(0.0, max_wait_ms / 1000.0)
         self.queue = queue.Queue()
+        self.pending, self._lock = 0, threading.Lock()        # submitted, not yet answered
         self.thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
         self.thread.start()
 
     def submit(self, clip):
         future = concurrent.futures.Future()
+        with self._lock:
+            self.pending += 1
         self.queue.put((clip, future))
         return future
+
+    def _answered(self, n):
+        with self._lock:
+            self.pending -= n
 
     def stop(self):
         self.queue.put(None)
@@ -138,9 +146,11 @@ class Batcher:
             try:
                 probs, best = self.predictor.run([clip for clip, _ in batch])
             except Exception as e:               # answer every waiter, keep serving
+                self._answered(len(batch))
                 for _, future in batch:
                     future.set_exception(DeployError(f"inference failed: {first_line(e)}"))
                 continue
+            self._answered(len(batch))
             for j, (_, future) in enumerate(batch):
                 future.set_result((probs[j], best[j]))
 
@@ -264,7 +274,7 @@ def create_app(predictor, max_batch=8, max_wait_ms=10, workers=2, max_upload_mb=
     folder = tempfile.mkdtemp(prefix="paddlevideo-serve-")      # 0700: uploads stay private
     pool = concurrent.futures.ThreadPoolExecutor(max(1, int(workers)), thread_name_prefix="decode")
     batcher = Batcher(predictor, max_batch, max_wait_ms, metrics)
-    metrics.queue_length = batcher.queue.qsize
+    metrics.queue_length = lambda: batcher.pending
     limit = int(max_upload_mb * 1024 * 1024)
     info = model_info(predictor)
 

@@ -210,9 +210,9 @@ def test_sigterm_answers_requests_in_flight_then_exits_0(model):
     threads = [threading.Thread(target=client, args=(v,)) for v in model[1]]
     for t in threads:
         t.start()
-    # all four decoded: the batcher holds the first and waits (3 s) for more, three queue behind
+    # all four decoded and waiting: the batcher waits (3 s) for more before it runs them
     deadline = time.monotonic() + 30
-    while "paddlevideo_queue_length 3" not in s.request("GET", "/metrics")[1]:
+    while "paddlevideo_queue_length 4" not in s.request("GET", "/metrics")[1]:
         assert time.monotonic() < deadline, "the uploads never reached the queue"
         time.sleep(0.02)
     s.proc.send_signal(signal.SIGTERM)

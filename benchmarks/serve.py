@@ -11,7 +11,9 @@ inference per batch, as predict.py runs), the best one's throughput taken. Serve
 in a subprocess on 127.0.0.1, 1, 4 and 16 concurrent clients uploading the same videos;
 throughput, p50 and p99 latency. Goals (issue 19): 16-client throughput >= 0.9 x offline; p99 at
 4 clients <= 1.5 x offline time of one batch of 4. Writes serve.{json,md} to --out
-(benchmarks/results).
+(benchmarks/results). --smoke runs every step on 6 requests (tiny written videos when
+../shared/videos is absent): it checks that the script works end to end; its figures are
+meaningless.
 """
 import argparse
 import http.client
@@ -43,7 +45,8 @@ def _free_port():
 def upload(port, path, data):
     boundary = "----pvbench"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\""
-            f"{os.path.basename(path)}\"\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+            f"{os.path.basename(path)}\"\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     try:
         conn.request("POST", "/v1/predict", body,
@@ -106,14 +109,44 @@ def main(argv=None):
     ap.add_argument("--max_wait_ms", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--smoke", action="store_true",
+                    help="6 requests, tiny videos if ../shared is absent: checks the script; "
+                         "its figures are meaningless")
     args = ap.parse_args(argv)
-    if not os.path.isdir(VIDEOS):
-        sys.exit(f"error: {VIDEOS} is absent: the benchmark runs on its real videos")
-    from paddlevideo.deploy.cli import export_main
-    videos = sorted(os.path.join(VIDEOS, f) for f in os.listdir(VIDEOS))
-    inputs = [videos[i % len(videos)] for i in range(args.requests)]
-    blobs = {v: open(v, "rb").read() for v in videos}
     tmp = tempfile.mkdtemp(prefix="serve-bench-")
+    try:
+        return _run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _videos(args, tmp):
+    if os.path.isdir(VIDEOS):
+        return sorted(os.path.join(VIDEOS, f) for f in os.listdir(VIDEOS))
+    if not args.smoke:
+        sys.exit(f"error: {VIDEOS} is absent: the benchmark runs on its real videos")
+    import cv2
+    paths = []
+    for k in range(2):
+        path = os.path.join(tmp, f"tiny{k}.avi")
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+        for t in range(16):
+            writer.write(np.full((48, 64, 3), (40 * k + 8 * t) % 256, np.uint8))
+        writer.release()
+        paths.append(path)
+    return paths
+
+
+def _run(args, tmp):
+    from paddlevideo.deploy.cli import export_main
+    if args.smoke:
+        args.requests = 6
+    videos = _videos(args, tmp)
+    inputs = [videos[i % len(videos)] for i in range(args.requests)]
+    blobs = {}
+    for v in videos:
+        with open(v, "rb") as f:
+            blobs[v] = f.read()
     model_dir = os.path.join(tmp, "model")
     from paddlevideo.config_check import load_and_check_config
     classes = load_and_check_config(args.config).MODEL.head.num_classes
@@ -125,6 +158,7 @@ def main(argv=None):
     results = {"machine": {"cpu": platform.processor() or platform.machine(),
                            "cores": os.cpu_count(), "python": platform.python_version()},
                "config": os.path.relpath(args.config, REPO), "requests": args.requests,
+               "smoke": bool(args.smoke),
                "videos": [os.path.basename(v) for v in videos],
                "server": {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
                           "workers": args.workers}}
@@ -165,7 +199,6 @@ def main(argv=None):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
     s16 = results["server_runs"][2]
     s4 = results["server_runs"][1]
     results["ratios"] = {
@@ -187,12 +220,14 @@ def main(argv=None):
 
 def _markdown(res):
     m = res["machine"]
-    lines = [f"# Serving vs offline predict ({res['config']}, random weights)", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. {res['requests']} "
-             f"requests over {', '.join(res['videos'])} (../shared/videos). Server: "
-             f"max_batch {res['server']['max_batch']}, max_wait_ms {res['server']['max_wait_ms']}, "
-             f"{res['server']['workers']} decode workers.", "",
-             "| run | clips/s | p50 ms | p99 ms | per batch ms |", "|---|---|---|---|---|"]
+    lines = [f"# Serving vs offline predict ({res['config']}, random weights)", ""]
+    if res["smoke"]:
+        lines += ["Smoke run (--smoke): 6 requests; the figures are meaningless.", ""]
+    lines += [f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}. "
+              f"{res['requests']} requests over {', '.join(res['videos'])}. Server: max_batch "
+              f"{res['server']['max_batch']}, max_wait_ms {res['server']['max_wait_ms']}, "
+              f"{res['server']['workers']} decode workers.", "",
+              "| run | clips/s | p50 ms | p99 ms | per batch ms |", "|---|---|---|---|---|"]
     for r in res["offline"]["runs"]:
         lines.append(f"| offline batch {r['batch']} | {r['throughput']:.2f} | | | "
                      f"{r['per_batch_ms']:.0f} |")

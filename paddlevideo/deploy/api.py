@@ -185,7 +185,8 @@ class Predictor:
         num_seg = self._predictor.num_seg
         note = None
         if num_seg and count and count < num_seg:
-            note = f"{count} frames, fewer than num_seg={num_seg}: frames repeat, as in main.py --test"
+            note = (f"{count} frames, fewer than num_seg={num_seg}: frames repeat, as in "
+                    f"main.py --test")
         return clip, note
 
     def run(self, clips):

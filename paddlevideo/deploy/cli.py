@@ -443,7 +443,7 @@ def online_main(argv=None):
     return 0
 
 
-# ---- serve ----------------------------------------------------------------------------------------
+# ---- serve ---------------------------------------------------------------------------------------
 def serve_parser():
     p = _Parser(prog="serve.py", description="Serve a TSM over HTTP with dynamic batching "
                                               "(docs/serving.md).")

@@ -24,6 +24,7 @@ Every problem is one ConfigError naming the file:line (or the `-o`) that wrote t
 import os
 
 from .utils.config import AttrDict, ConfigError, get_config
+from .utils.label_files import resolve_label_path
 from .utils.registry import parameter_default
 
 __all__ = ["load_and_check_config", "check_config"]
@@ -165,6 +166,11 @@ def _check_class_counts(cfg, head):
     here = f"MODEL.head.num_classes is {num_classes} ({head.where('num_classes')})"
     dataset = cfg.get("DATASET") or {}
     path = dataset.get("label_list")
+    if path:
+        try:
+            path = resolve_label_path(path)
+        except ValueError as e:
+            raise ConfigError(f"{dataset.where('label_list')}: {e}") from None
     if path and os.path.isfile(path):
         count = _label_count(path)
         if count != num_classes:

@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights",
-           "gpu_check", "online_mobilenet"]
+           "gpu_check", "online_mobilenet", "serve"]
 
 
 def _published():
@@ -195,3 +195,15 @@ def test_gpu_check_smoke(tmp_path):
     check = results["export"]["inference_cpu_fp32"]
     assert check["top1_agreement"] == 1.0 and check["max_rel_logit_diff"] < 1e-4
     assert "TSM-R18" in markdown
+
+
+def test_serve_smoke(tmp_path):
+    results, markdown = _smoke("serve", tmp_path)
+    assert results["smoke"] is True and results["requests"] == 6
+    assert [r["batch"] for r in results["offline"]["runs"]] == [1, 4, 8]
+    assert [r["clients"] for r in results["server_runs"]] == [1, 4, 16]
+    for r in results["server_runs"]:
+        _positive(r["throughput"], "throughput")
+        assert r["p99_ms"] >= r["p50_ms"] > 0 and r["same_top1_as_offline"] is True
+    for value in results["ratios"].values():
+        _positive(value, "ratio")

@@ -130,9 +130,9 @@ LISTS = {
     "ucf101_frames": ("data/ucf101/ucf101_train_split_1_rawframes.txt",
                       "data/ucf101/ucf101_val_split_1_rawframes.txt",
                       "data/ucf101/ucf101_label_list.txt"),
-    "sthv2_videos": ("data/sthv2/train.list", "data/sthv2/val.list", "data/sthv2/label_list.txt"),
+    "sthv2_videos": ("data/sthv2/train.list", "data/sthv2/val.list", "package:sthv2"),
     "sthv2_frames": ("data/sthv2/train_frames.list", "data/sthv2/val_frames.list",
-                     "data/sthv2/label_list.txt"),
+                     "package:sthv2"),
     "jester_frames": ("data/jester/train.list", "data/jester/val.list", "data/jester/label_list.txt"),
     "demo": ("data/demo/train.list", "data/demo/val.list", "data/demo/label_list.txt"),
 }

@@ -2,6 +2,7 @@
 
     python tools/predict.py -i VIDEO|FOLDER|GLOB|LIST --model_dir OUTDIR [--top_k 5] [--output r.jsonl]
     python tools/predict.py -c CONFIG -i VIDEO --model_file M.json --params_file M.pdiparams
+    python tools/predict.py -w TSM_k400 -i VIDEO        (a registered name: exported once, cached)
 
 A thin shell over paddlevideo.deploy.cli.predict_main (see `--help` and docs/deploy.md).
 """

@@ -5,7 +5,8 @@
 
 Modules, each importing only those listed before it: `errors`, `labels`, `optimize`, `runtime`
 (the inference runtime: sessions, precision, input spec, checks), `inputs` (what predict reads),
-`export`, `onnx_export`, `quant`, `predictor`, `online`, `cli`. Importing this package loads
+`export`, `onnx_export`, `quant`, `predictor`, `api` (Predictor), `serve` (the HTTP server), `online`,
+`cli`. Importing this package loads
 none of them; a name below is loaded from its module when first used, so `main.py --test`
 (which needs only `runtime`) does not load the rest.
 """
@@ -19,7 +20,7 @@ _WHERE = {
     "collect_inputs": "inputs", "ClipMaker": "inputs",
     "export_model": "export", "export_from_config": "export",
     "export_onnx": "onnx_export", "quantize_onnx": "quant",
-    "VideoPredictor": "predictor",
+    "VideoPredictor": "predictor", "Predictor": "api",
     "OnlineTSM": "online", "export_online": "online", "OnlineStepEngine": "online",
     "OnlineRecognizer": "online",
     "frame_preprocessor": "online", "open_stream": "online",

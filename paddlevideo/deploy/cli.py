@@ -9,13 +9,14 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 
 from ..utils import quiet
 from .errors import DeployError
 
 __all__ = ["export_parser", "export_main", "run_export", "predict_parser", "predict_main",
-           "online_parser", "online_main"]
+           "online_parser", "online_main", "serve_parser", "serve_main"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -272,11 +273,16 @@ def predict_parser():
     p.add_argument("--params_file", default=None, help="NAME.pdiparams (PaddleVideo form)")
     p.add_argument("--save_name", default=None, help="which model when model_dir holds several")
     p.add_argument("-c", "--config", default=None,
-                   help="training config: its PIPELINE.test and label list when the model has "
-                        "no NAME.infer.yaml")
+                   help="training config: with -w, the network to export (once, cached); with "
+                        "--model_dir, its PIPELINE.test and label list replace the export's")
+    p.add_argument("-w", "--weights", "-p", "--pretrained", dest="weights", default=None,
+                   help="weights instead of --model_dir: a registered name (e.g. TSM_k400, no -c "
+                        "needed), or a checkpoint/URL with -c; exported once into "
+                        "$PADDLEVIDEO_HOME/exports and reused")
     _add_overrides(p, short_o=True)
     p.add_argument("--label_list", default=None,
-                   help="class names ('INDEX NAME' per line); default: the exported model's")
+                   help="class names ('INDEX NAME' per line, or package:NAME for a shipped list); "
+                        "default: the model's")
     p.add_argument("--top_k", type=int, default=5)
     p.add_argument("-b", "--batch_size", type=int, default=1)
     p.add_argument("--output", default=None,
@@ -310,41 +316,28 @@ def predict_main(argv=None):
         quiet.install()
     _setup_logging(logging.WARNING)
     try:
+        from .api import Predictor
         from .inputs import collect_inputs
-        from .labels import config_label_list
-        from .predictor import VideoPredictor, format_result
+        from .predictor import format_result
         from .results_file import ResultsFile, check_output_target
-        from .runtime import InferenceEngine
         if args.output:                # refused before the model loads: nothing is written
             check_output_target(args.output)
         if not args.enable_mkldnn:
             logger.warning("--enable_mkldnn=False is ignored: oneDNN is the fast CPU path.")
-        if args.override and not args.config:
-            raise DeployError("-o/--override changes the config given with -c; there is none.")
-        pipeline = frames = labels = None
-        if args.config:
-            from ..utils.config import to_plain
-            from .export import frame_naming
-            cfg = _load_config(args.config, args.override)
-            pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {}) or None
-            frames = frame_naming(cfg)
-            labels = config_label_list(cfg)
-        engine = InferenceEngine(args.model_dir, args.model_file, args.params_file, args.save_name,
-                                 device="gpu" if args.use_gpu else "cpu",
-                                 precision=args.precision, cpu_threads=args.cpu_threads,
-                                 use_tensorrt=args.use_tensorrt, backend=args.backend,
-                                 max_batch_size=max(args.batch_size, 1))
+        predictor = Predictor(args.model_dir, args.config, args.weights, args.override,
+                              args.label_list, args.model_file, args.params_file, args.save_name,
+                              device="gpu" if args.use_gpu else "cpu", precision=args.precision,
+                              backend=args.backend, cpu_threads=args.cpu_threads,
+                              use_tensorrt=args.use_tensorrt, top_k=args.top_k,
+                              batch_size=args.batch_size, log=lambda m: print(m, flush=True))
+        engine = predictor.engine
         print(f"predict: {engine.describe()}", flush=True)
         if engine.note:
             print(f"  (not ONNX Runtime: {engine.note})", flush=True)
         if (engine.info or {}).get("random_weights"):
             print("warning: this model was exported with --random_weights: its predictions mean "
                   "nothing", file=sys.stderr)
-        if args.label_list or engine.labels:
-            labels = args.label_list or engine.labels
-        predictor = VideoPredictor(engine, pipeline=pipeline, frames=frames, labels=labels,
-                                   top_k=args.top_k, batch_size=args.batch_size)
-        items = collect_inputs(args.input_file, args.prefix, predictor.make_clip.frames)
+        items = collect_inputs(args.input_file, args.prefix, predictor.frames)
         results = ResultsFile(args.output, predictor.model_id) if args.output else None
     except _user_errors() as e:
         return _fail(e)
@@ -510,4 +503,88 @@ def online_main(argv=None):
     if lat:
         print(f"{len(records)} frames; latency per frame: median {np.median(lat):.1f} ms, "
               f"p90 {np.percentile(lat, 90):.1f} ms; last prediction: {records[-1]['label']}")
+    return 0
+
+
+# ---- serve ---------------------------------------------------------------------------------------
+def serve_parser():
+    p = _Parser(prog="serve.py", description="Serve a TSM over HTTP with dynamic batching "
+                                              "(docs/serving.md).")
+    p.add_argument("--model_dir", default=None, help="export_model.py's output folder")
+    p.add_argument("-c", "--config", default=None, help="training config (with -w)")
+    p.add_argument("-w", "--weights", "-p", "--pretrained", dest="weights", default=None,
+                   help="a registered name (no -c needed) or a checkpoint with -c; exported once "
+                        "into $PADDLEVIDEO_HOME/exports")
+    _add_overrides(p, short_o=True)
+    p.add_argument("--label_list", default=None, help="class names replacing the model's")
+    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything beyond 127.0.0.1 should set --token")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max_batch", type=int, default=8, help="clips per model run, at most")
+    p.add_argument("--max_wait_ms", type=float, default=10.0,
+                   help="how long a clip waits for others to join its batch")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads")
+    p.add_argument("--max_upload_mb", type=float, default=100.0)
+    p.add_argument("--token", default=None,
+                   help=f"require 'Authorization: Bearer TOKEN' (default: $PADDLEVIDEO_TOKEN)")
+    p.add_argument("--use_gpu", type=_bool, default=False)
+    p.add_argument("--use_tensorrt", type=_bool, default=False)
+    p.add_argument("--backend", choices=["auto", "paddle", "onnxruntime"], default="auto")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16", "int8"],
+                   default="auto")
+    p.add_argument("--cpu_threads", type=int, default=None)
+    return p
+
+
+def serve_main(argv=None):
+    args = serve_parser().parse_args(argv)
+    _setup_logging(logging.INFO)
+    from .serve import TOKEN_ENV, create_app
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        if args.max_batch < 1 or args.workers < 1 or args.max_upload_mb <= 0 or \
+                args.max_wait_ms < 0:
+            raise DeployError("--max_batch and --workers must be >= 1, --max_upload_mb > 0 and "
+                              "--max_wait_ms >= 0.")
+        try:
+            import fastapi  # noqa: F401
+            import python_multipart  # noqa: F401
+            import uvicorn
+        except ImportError as e:
+            raise DeployError(f"the server needs fastapi, uvicorn and python-multipart "
+                              f"(requirements.txt): {e}") from None
+        from .api import Predictor
+        predictor = Predictor(args.model_dir, args.config, args.weights, args.override,
+                              args.label_list, device="gpu" if args.use_gpu else "cpu",
+                              precision=args.precision, backend=args.backend,
+                              cpu_threads=args.cpu_threads, use_tensorrt=args.use_tensorrt,
+                              top_k=args.top_k, batch_size=args.max_batch,
+                              log=lambda m: print(m, flush=True))
+        app = create_app(predictor, args.max_batch, args.max_wait_ms, args.workers,
+                         args.max_upload_mb, token)
+    except _user_errors() as e:
+        return _fail(e)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
+        print(f"warning: listening on {args.host} without --token: anyone who reaches it can use "
+              f"the model", file=sys.stderr)
+    print(f"serving {predictor.describe()} on http://{args.host}:{args.port} (max_batch "
+          f"{args.max_batch}, max_wait {args.max_wait_ms} ms, {args.workers} decode workers)",
+          flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            access_log=False)
+    # uvicorn stops on SIGTERM/SIGINT (no new connections, requests in flight answered) and then
+    # raises the signal again to whatever handler was there before: ours notes it, so the process
+    # ends with status 0 after a clean shutdown instead of being killed by its own signal.
+    stopped_by = []
+    previous = {sig: signal.signal(sig, lambda number, frame: stopped_by.append(number))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by:
+        print(f"stopped by {signal.Signals(stopped_by[0]).name}: requests in flight were answered",
+              flush=True)
     return 0

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import DeployError, first_line
 
 __all__ = ["VIDEO_EXTENSIONS", "LIST_EXTENSIONS", "DEFAULT_FRAMES", "Input", "collect_inputs",
-           "count_frames", "ClipMaker"]
+           "count_frames", "ClipMaker", "ArrayReader"]
 
 logger = logging.getLogger("paddlevideo")
 
@@ -166,6 +166,25 @@ def _with_decoder(pipeline, decoder):
             "transform": pipeline.get("transform")}
 
 
+class ArrayReader:
+    """A decoded clip (uint8 [T, H, W, 3] RGB) as the Sampler's reader: `read(indices)`."""
+
+    def __init__(self, frames, name="<array>"):
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise DeployError(f"{name}: a decoded clip must be uint8 [T, H, W, 3] RGB, got "
+                              f"{frames.dtype} {list(frames.shape)}")
+        if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
+            raise DeployError(f"{name}: the clip has no frames (shape {list(frames.shape)})")
+        self.path, self.frames, self.num_frames = name, frames, int(frames.shape[0])
+
+    def read(self, indices):
+        return self.frames[np.asarray(indices, dtype=np.int64).reshape(-1)]
+
+    def close(self):
+        pass
+
+
 class ClipMaker:
     """An Input -> (clip float32 [T, 3, S, S], number of frames in the input), through the
     model's test pipeline (sample + transform) after the input kind's own decoder, run by the
@@ -179,9 +198,23 @@ class ClipMaker:
         self.frames = dict(DEFAULT_FRAMES, **(frames or {}))
         try:
             self._compose = {"video": Compose(_with_decoder(pipeline, "VideoDecoder")),
-                             "frames": Compose(_with_decoder(pipeline, "FrameDecoder"))}
+                             "frames": Compose(_with_decoder(pipeline, "FrameDecoder")),
+                             "array": Compose({"sample": pipeline.get("sample"),
+                                               "transform": pipeline.get("transform")})}
         except Exception as e:
             raise DeployError(f"the test pipeline cannot be built: {first_line(e)}") from None
+
+    def from_array(self, frames, name="<array>"):
+        """(clip, frames) for a decoded clip (uint8 [T, H, W, 3] RGB): the same sample and
+        transform steps as a video's, without decoding."""
+        reader = ArrayReader(frames, name)
+        results = {"rng": np.random.default_rng(0), "reader": reader,
+                   "frames_len": reader.num_frames, "backend": "array"}
+        try:
+            out = self._compose["array"](results)
+        except Exception as e:
+            raise DeployError(f"{name}: {first_line(e)}") from None
+        return np.asarray(out["imgs"], dtype=np.float32), reader.num_frames
 
     def __call__(self, item):
         if isinstance(item, str):

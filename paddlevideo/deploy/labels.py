@@ -2,6 +2,7 @@
 import logging
 import os
 
+from ..utils.label_files import resolve_label_path
 from .errors import DeployError
 
 __all__ = ["load_label_list", "default_labels", "config_label_list"]
@@ -13,8 +14,13 @@ def load_label_list(path, num_classes=None):
     """Names from a file of `INDEX NAME` lines (Kinetics' format) or one name per line.
 
     With `num_classes`, the list must have exactly that many names: a 400-name list on a
-    101-class model would print wrong names, which is worse than none.
+    101-class model would print wrong names, which is worse than none. `package:NAME` is a list
+    the package ships (paddlevideo/labels/NAME.txt).
     """
+    try:
+        path = resolve_label_path(path)
+    except ValueError as e:
+        raise DeployError(str(e)) from None
     if not os.path.isfile(path):
         raise DeployError(f"label list not found: {path} (relative paths start from the folder "
                           f"you run in, normally the repository root).")

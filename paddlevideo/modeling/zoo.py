@@ -43,6 +43,8 @@ class WeightsSpec:
     top1: str = None         # the published top-1, as published
     by_depth: tuple = None   # alias only: ((depth, registered name), ...)
     arch: str = "resnet"     # 'resnet' (depth says which) or 'mobilenetv2' (width 1.0)
+    config: str = None       # the network's config, relative to the checkout (predict -w NAME)
+    labels: str = None       # its class names: a shipped list (package:NAME, paddlevideo/labels/)
 
 
 _PV = "https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/"
@@ -57,6 +59,9 @@ _MHL_UNIFORM = "uniform sampling; 1 clip, centre crop 224 (1 crop) or 10 crops"
 _MHL_DENSE = "dense sampling, 10 clips x 3 crops at full resolution (non-local protocol)"
 _MHL_STH = "centre crop 224 x 1 clip (efficient); full resolution x 2 clips (accurate)"
 _TV_TEST = "ImageNet-1K val, resize 256, centre crop 224"
+_K400_CFG = "configs/recognition/tsm/tsm_k400_videos.yaml"
+_UCF_CFG = "configs/recognition/tsm/tsm_ucf101_videos.yaml"
+_SSV2_CFG = "configs/recognition/tsm/tsm_sthv2_videos.yaml"
 
 
 def _mm1(config, stamp):
@@ -80,15 +85,18 @@ _ENTRIES = [
           dataset="ImageNet", depth=50),
     _spec("TSM_k400", _PV + "TSM_k400.pdparams",
           "PaddleVideo TSM-R50 on Kinetics-400, 71.06 top-1 (8x224, 1 clip x 1 centre crop)",
-          dataset=_K400, depth=50, classes=400, segments=8, protocol=_PV_TEST, top1="71.06"),
+          dataset=_K400, depth=50, classes=400, segments=8, protocol=_PV_TEST, top1="71.06",
+          config=_K400_CFG, labels="package:kinetics400"),
     _spec("TSM_ucf101_nchw", _PV + "TSM_ucf101_nchw.pdparams",
           "PaddleVideo TSM-R50 on UCF101 split 1, 94.42 top-1",
           dataset="UCF101 split 1", depth=50, classes=101, segments=8, protocol=_PV_TEST,
-          top1="94.42"),
+          top1="94.42",
+          config=_UCF_CFG, labels="package:ucf101"),
     _spec("TSM_ucf101_amp_nchw", _PV + "TSM_ucf101_amp_nchw.pdparams",
           "PaddleVideo TSM-R50 on UCF101 split 1 trained with AMP, 94.40 top-1",
           dataset="UCF101 split 1", depth=50, classes=101, segments=8, protocol=_PV_TEST,
-          top1="94.40"),
+          top1="94.40",
+          config=_UCF_CFG, labels="package:ucf101"),
     _spec("TSM_ucf101_amp_nhwc", _PV + "TSM_ucf101_amp_nhwc.pdparams",
           "PaddleVideo TSM-R50 on UCF101 split 1 trained with AMP and NHWC, 94.55 top-1",
           dataset="UCF101 split 1", depth=50, classes=101, segments=8, protocol=_PV_TEST,
@@ -97,7 +105,8 @@ _ENTRIES = [
     _spec("TSM_mhl_k400_r50_8f", _MHL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",
           "original TSM code, TSM-R50 on Kinetics-400, 8 frames, uniform sampling",
           format="mit-han-lab", dataset=_K400, depth=50, classes=400, segments=8,
-          protocol=_MHL_UNIFORM, top1="71.2 (1 crop); 72.8 (10 crops)"),
+          protocol=_MHL_UNIFORM, top1="71.2 (1 crop); 72.8 (10 crops)",
+          config=_K400_CFG, labels="package:kinetics400"),
     _spec("TSM_mhl_k400_r50_16f", _MHL + "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment16_e50.pth",
           "original TSM code, TSM-R50 on Kinetics-400, 16 frames, uniform sampling",
           format="mit-han-lab", dataset=_K400, depth=50, classes=400, segments=16,
@@ -126,7 +135,8 @@ _ENTRIES = [
     _spec("TSM_mhl_sthv2_r50_8f", _MHL + "TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth",
           "original TSM code, TSM-R50 on Something-Something V2, 8 frames",
           format="mit-han-lab", dataset=_SSV2, depth=50, classes=174, segments=8,
-          protocol="full resolution x 2 clips", top1="61.2"),
+          protocol="full resolution x 2 clips", top1="61.2",
+          config=_SSV2_CFG, labels="package:sthv2"),
     _spec("TSM_mhl_sthv2_r50_16f", _MHL + "TSM_somethingv2_RGB_resnet50_shift8_blockres_avg_segment16_e45.pth",
           "original TSM code, TSM-R50 on Something-Something V2, 16 frames",
           format="mit-han-lab", dataset=_SSV2, depth=50, classes=174, segments=16,
@@ -140,7 +150,8 @@ _ENTRIES = [
           _mm1("tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb", "20220831-64d69186"),
           "mmaction2 TSM-R50 on Kinetics-400, 1x1x8, 50 epochs",
           format="mmaction2", dataset=_K400, depth=50, classes=400, segments=8,
-          protocol="8 clips x 10 crops (mmaction2's test protocol)", top1="73.18"),
+          protocol="8 clips x 10 crops (mmaction2's test protocol)", top1="73.18",
+          config=_K400_CFG, labels="package:kinetics400"),
     _spec("TSM_mm_k400_r50_16f",
           _mm1("tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_kinetics400-rgb", "20220831-042b1748"),
           "mmaction2 TSM-R50 on Kinetics-400, 1x1x16, 50 epochs",
@@ -170,7 +181,8 @@ _ENTRIES = [
           _mm1("tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb", "20230317-be0fc26e"),
           "mmaction2 TSM-R50 on Something-Something V2, 1x1x8",
           format="mmaction2", dataset=_SSV2, depth=50, classes=174, segments=8,
-          protocol="8 clips x 3 crops (mmaction2's test protocol)", top1="62.72"),
+          protocol="8 clips x 3 crops (mmaction2's test protocol)", top1="62.72",
+          config=_SSV2_CFG, labels="package:sthv2"),
     _spec("TSM_mm_sthv2_r50_16f",
           _mm1("tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_sthv2-rgb", "20230317-ec6696ad"),
           "mmaction2 TSM-R50 on Something-Something V2, 1x1x16",
@@ -249,6 +261,7 @@ def describe(names=None):
                                  ("dataset", spec.dataset), ("depth", spec.depth),
                                  ("classes", spec.classes), ("frames", spec.segments),
                                  ("published top-1", spec.top1), ("protocol", spec.protocol),
+                                 ("config", spec.config), ("label list", spec.labels),
                                  ("sha256", None if spec.format == "alias" else
                                   spec.sha256 or "not published (the file is not verified)"),
                                  ("by depth", ", ".join(f"{d}: {n}" for d, n in spec.by_depth)

@@ -22,6 +22,7 @@ from ..metrics import build_metric, worst_pairs, write_confusion_png
 from ..modeling.builder import model_from_config
 from ..modeling.weights import WeightsError, resolve_weights
 from ..utils.config import AttrDict, ConfigError
+from ..utils.label_files import PACKAGE_PREFIX
 from ..utils.logger import setup_logger
 from .common import (TaskError, describe_threads, make_loader, max_bad_ratio, output_dir_of,
                      setup_device, views_of, world, evaluate)
@@ -64,7 +65,7 @@ def _class_names(cfg, num_classes):
     if path:
         where = section.where("label_list") if isinstance(section, AttrDict) else \
             "DATASET.label_list"
-        if os.path.isfile(str(path)):
+        if str(path).startswith(PACKAGE_PREFIX) or os.path.isfile(str(path)):
             return _read_label_list(str(path), num_classes, where), str(path)
         logger.warning(f"[TEST] {where}: {path} does not exist; taking the class names from a "
                        f"label list beside the test list, or reporting class indices.")

@@ -52,7 +52,7 @@ def open_engine(model_dir=None, config=None, weights=None, overrides=(), save_na
         pipeline, labels = info.get("PIPELINE"), engine.labels
         if config:
             pipeline, cfg_labels = _config_pipeline(config, overrides)
-            labels = labels or cfg_labels
+            labels = labels or _names(cfg_labels, info.get("num_classes"))
         if not pipeline:
             raise DeployError(f"no preprocessing known for {engine.model_file}: it has no "
                               f"NAME.infer.yaml beside it; pass the training config with -c.")
@@ -71,7 +71,13 @@ def open_engine(model_dir=None, config=None, weights=None, overrides=(), save_na
         raise DeployError(f"{config}: PIPELINE.test must give the Sampler's num_seg and a "
                           f"CenterCrop target_size.")
     engine = InferenceEngine.from_model(model, num_seg, size, **engine_kwargs)
-    return engine, pipeline, labels
+    return engine, pipeline, _names(labels, model.head.num_classes)
+
+
+def _names(labels, num_classes):
+    """A config's label list (a path) read and checked against the class count."""
+    from .labels import load_label_list
+    return load_label_list(labels, num_classes) if isinstance(labels, str) else labels
 
 
 def _config_pipeline(config, overrides):
@@ -212,6 +218,7 @@ def run_timeline(frames, plan, engine, preprocess, labels=None, top_k=5, batch_s
     """(record, probabilities [windows, K]): the record is {fps, frames, duration, windows,
     segments} (see the module docstring; times in seconds, frame numbers 0-based, `end_frame`
     exclusive)."""
+    stats = {} if stats is None else stats           # its frame count is the video's length
     windows, rows = [], []
     for batch, clips in window_clips(frames, plan, preprocess, batch_size, stats):
         probs = softmax(engine(clips))
@@ -224,7 +231,7 @@ def run_timeline(frames, plan, engine, preprocess, labels=None, top_k=5, batch_s
                           topk=[{"index": int(i), "label": names[int(i)], "score": float(p[i])}
                                 for i in best])
             windows.append(window)
-    total = (stats or {}).get("frames") or max(w["end_frame"] for w in windows)
+    total = stats["frames"]
     record = {"fps": plan.fps, "frames": int(total), "duration": total / plan.fps,
               "window_frames": plan.window, "stride_frames": plan.stride,
               "windows": windows, "segments": segments_of(windows, total, plan)}

@@ -34,10 +34,12 @@ def _model_options(p, exported=True):
 
 
 def _labels(args, labels, num_classes=None):
+    """--label_list, else `labels` (a list, or a config's label list path), read and checked
+    against the class count."""
+    from .labels import load_label_list
     if args.label_list:
-        from .labels import load_label_list
         return load_label_list(args.label_list, num_classes)
-    return labels
+    return load_label_list(labels, num_classes) if isinstance(labels, str) else labels
 
 
 # ---- timeline --------------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def _run_timeline(args):
         args.model_dir, args.config, args.weights, args.override, save_name=args.save_name,
         device="gpu" if args.use_gpu else "cpu", precision=args.precision,
         backend=args.backend, cpu_threads=args.cpu_threads, max_batch_size=args.batch_size)
-    labels = _labels(args, labels)
+    labels = _labels(args, labels, len(labels) if labels else None)
     window, stride = default_window(None)
     plan = WindowPlan.from_pipeline(pipeline, fps, args.window or window, args.stride or stride)
     print(f"timeline: {engine.describe()}; {plan.window}-frame windows every {plan.stride} "

@@ -114,3 +114,28 @@ def test_evidence_share_and_overlay():
     out = overlay(frames, cam)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert not np.array_equal(out[1], out[0])
+
+
+def test_the_explain_command(tmp_path, capsys):
+    from PIL import Image
+
+    from paddlevideo.deploy.vis_cli import explain_main
+
+    from .conftest import save_checkpoint, write_config, write_labels, write_video
+    video = write_video(tmp_path / "v.avi", 40)
+    config = write_config(tmp_path / "c.yaml", label_list=write_labels(tmp_path / "l.txt"))
+    weights = tmp_path / "w.pdparams"
+    save_checkpoint(make_model(), weights)
+    out = tmp_path / "out"
+    assert explain_main(["-i", video, "-c", config, "-w", str(weights), "--target", "name_3",
+                         "--output", str(out)]) == 0
+    assert "Grad-CAM of name_3 (3)" in capsys.readouterr().out
+    cam = np.load(out / "cam.npy")
+    assert cam.shape == (NUM_SEG, SIZE, SIZE) and cam.max() <= 1.0
+    assert Image.open(out / "cam.gif").n_frames == NUM_SEG
+    assert Image.open(out / "cam_grid.png").size[0] > 200
+    assert explain_main(["-i", video, "-c", config, "-w", str(weights), "--target", "nope",
+                         "--output", str(out)]) == 1
+    assert "--target 'nope' is not a class name" in capsys.readouterr().err
+    assert explain_main(["-i", video, "-c", config, "--output", str(out)]) == 1
+    assert "needs -c CONFIG and -w WEIGHTS" in capsys.readouterr().err

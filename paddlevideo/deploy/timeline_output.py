@@ -60,8 +60,8 @@ def class_colour(index):
 
 
 def plot_timeline(path, record, probs, labels, title=""):
-    """Classes against time, probability as intensity, with the segments as a coloured bar
-    under it. With more than MAX_PLOT_CLASSES classes only those reaching the highest scores
+    """Classes against time, probability as intensity (0 to the highest score shown), with the
+    segments as a coloured bar under it. With more than MAX_PLOT_CLASSES classes only those reaching the highest scores
     are drawn (the title says how many of how many)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -80,8 +80,11 @@ def plot_timeline(path, record, probs, labels, title=""):
                                   gridspec_kw={"height_ratios": [len(order), 1.2]})
     # each window's scores drawn over the time it owns in the segments (midpoints of centres)
     bounds = [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [duration]
+    # the colour scale runs from 0 to the highest score shown (its value is on the colour bar),
+    # so an unsure model's scores of a few percent stay visible
+    top = max(float(probs[:, order].max()), 1e-6)
     mesh = ax.pcolormesh(bounds, np.arange(len(order) + 1), probs[:, order].T, cmap="viridis",
-                         vmin=0.0, vmax=1.0, shading="flat")
+                         vmin=0.0, vmax=top, shading="flat")
     ax.set_yticks(np.arange(len(order)) + 0.5)
     ax.set_yticklabels([labels[i] if labels else f"class_{i}" for i in order], fontsize=8)
     ax.invert_yaxis()
@@ -131,8 +134,8 @@ def annotate_video(frames, out_path, record, size):
         b = max(a + 1, int(seg["end_frame"] * width / total))
         bar[:, a:b] = class_colour(seg["index"])
     at = _label_at(record["segments"])
-    scale = max(0.4, height / 500)
-    thick = max(1, int(round(scale * 2)))
+    scale = max(0.45, height / 400)
+    thick = max(1, int(round(scale * 1.5)))
     try:
         container = av.open(out_path, "w")
     except Exception as e:
@@ -152,9 +155,10 @@ def annotate_video(frames, out_path, record, size):
             img[y0:height, :width] = bar
             x = int(index * width / total)
             img[y0:height, max(0, x - 1):x + 1] = 255
-            cv2.putText(img, text, (6, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (0, 0, 0), thick + 2, cv2.LINE_AA)
-            cv2.putText(img, text, (6, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            box = img[:th + base + 8, :min(width, tw + 12)]
+            box[:] = (box * 0.35).astype(np.uint8)             # a dark box keeps text readable
+            cv2.putText(img, text, (6, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (255, 255, 255), thick, cv2.LINE_AA)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)

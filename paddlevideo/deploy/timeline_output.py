@@ -93,7 +93,8 @@ def plot_timeline(path, record, probs, labels, title=""):
     for seg in record["segments"]:
         colour = np.array(class_colour(seg["index"])) / 255.0
         bar.axvspan(seg["start"], seg["end"], color=colour)
-        if seg["end"] - seg["start"] > duration / 12:
+        # a name only where it fits (about 0.008 of the bar's width per character)
+        if seg["end"] - seg["start"] > duration * (0.008 * len(seg["label"]) + 0.01):
             bar.text((seg["start"] + seg["end"]) / 2, 0.5, seg["label"], ha="center",
                      va="center", fontsize=7, clip_on=True)
     bar.set_yticks([])

@@ -217,18 +217,16 @@ def _cam_grid(path, shown, frames, share, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     t = len(frames)
-    fig, axes = plt.subplots(3, t, figsize=(1.6 * t, 4.2),
-                             gridspec_kw={"height_ratios": [1, 1, 0.6]})
-    axes = np.asarray(axes).reshape(3, t)
+    fig = plt.figure(figsize=(1.6 * t, 4.6))
+    grid = fig.add_gridspec(3, t, height_ratios=[1, 1, 0.7], hspace=0.25)
     for i in range(t):
-        axes[0, i].imshow(np.clip(shown[i], 0, 255).astype(np.uint8))
-        axes[1, i].imshow(frames[i])
-        axes[0, i].set_title(f"frame {i}", fontsize=8)
-        for ax in axes[:2, i]:
-            ax.axis("off")
-    bar = fig.add_subplot(3, 1, 3)
-    for ax in axes[2]:
-        ax.remove()
+        top, mid = fig.add_subplot(grid[0, i]), fig.add_subplot(grid[1, i])
+        top.imshow(np.clip(shown[i], 0, 255).astype(np.uint8))
+        mid.imshow(frames[i])
+        top.set_title(f"frame {i}", fontsize=8)
+        top.axis("off")
+        mid.axis("off")
+    bar = fig.add_subplot(grid[2, :])
     bar.bar(np.arange(t), share, color="tab:orange")
     bar.set_xticks(np.arange(t))
     bar.set_xlim(-0.5, t - 0.5)

@@ -14,7 +14,8 @@ shorter than one window gives one window over all its frames.
 
 Each frame is decoded once, in order. A frame is kept (preprocessed once) only while a later
 window samples it; frames before the next window's start are dropped, so memory holds at most
-one window's sampled frames. Finished windows go to the engine `batch_size` at a time.
+one window's sampled frames. Finished windows go to the engine `batch_size` at a time, while a
+thread decodes and preprocesses the next batch.
 
 Segments. Window k owns the time from halfway between its neighbours' starts and its own, in
 frames: boundary b_k = k*stride + (window + stride) // 2 between windows k and k+1; the first
@@ -220,7 +221,8 @@ def run_timeline(frames, plan, engine, preprocess, labels=None, top_k=5, batch_s
     exclusive)."""
     stats = {} if stats is None else stats           # its frame count is the video's length
     windows, rows = [], []
-    for batch, clips in window_clips(frames, plan, preprocess, batch_size, stats):
+    batches = _ahead(window_clips(frames, plan, preprocess, batch_size, stats))
+    for batch, clips in batches:
         probs = softmax(engine(clips))
         rows.append(probs)
         names = labels or default_labels(probs.shape[-1])
@@ -236,6 +238,48 @@ def run_timeline(frames, plan, engine, preprocess, labels=None, top_k=5, batch_s
               "window_frames": plan.window, "stride_frames": plan.stride,
               "windows": windows, "segments": segments_of(windows, total, plan)}
     return record, np.concatenate(rows)
+
+
+def _ahead(batches, depth=2):
+    """Iterate `batches` with decoding and preprocessing run ahead in a thread, so they overlap
+    the engine (OpenCV and the inference engines release the GIL). Errors come through in
+    order; leaving early stops the thread."""
+    import queue
+    import threading
+    q, stop, end = queue.Queue(depth), threading.Event(), object()
+
+    def produce():
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:            # handed to the consumer, raised there
+            q.put(e)
+
+    thread = threading.Thread(target=produce, daemon=True, name="timeline-decode")
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():              # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.1)
 
 
 def segments_of(windows, total_frames, plan):

@@ -206,3 +206,13 @@ def test_real_videos(tmp_path):
         assert probs.shape == (len(record["windows"]), 10)
         assert record["segments"][-1]["end_frame"] == n
         assert record["duration"] == pytest.approx(n / fps)
+
+
+def test_an_error_while_reading_ahead_reaches_the_caller(tmp_path):
+    """Decoding runs ahead in a thread; its error is raised in the caller, once, by name."""
+    video = write_video(tmp_path / "v.avi", 40)
+
+    def broken(frame):
+        raise RuntimeError("preprocess failed on purpose")
+    with pytest.raises(RuntimeError, match="on purpose"):
+        run_timeline(read_frames(video)[2], _plan(1.0, 0.5), _engine(make_model()), broken)

@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights",
-           "gpu_check"]
+           "gpu_check", "explain", "timeline"]
 
 
 def _published():
@@ -178,3 +178,19 @@ def test_gpu_check_smoke(tmp_path):
     check = results["export"]["inference_cpu_fp32"]
     assert check["top1_agreement"] == 1.0 and check["max_rel_logit_diff"] < 1e-4
     assert "TSM-R18" in markdown
+
+
+def test_explain_smoke(tmp_path):
+    data, _ = _smoke("explain", tmp_path)
+    assert data["smoke"] and data["goal_ratio"] == 3.0
+    for row in data["rows"]:
+        _positive(row["forward"], "forward ms")
+        _positive(row["ratio"], "ratio")
+
+
+def test_timeline_smoke(tmp_path):
+    data, _ = _smoke("timeline", tmp_path)
+    row, = data["rows"]
+    for key in ("tool_windows_per_s", "decode_limit_windows_per_s",
+                "inference_limit_windows_per_s", "loop_windows_per_s"):
+        _positive(row[key], key)

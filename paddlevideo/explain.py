@@ -18,6 +18,12 @@ Only the layer's output needs a gradient, not the weights: the parameters are he
 during the call and the activation enters the rest of the network as a fresh leaf, so the
 backward pass runs only through the layers after it (for the default layer, the head), which
 keeps the cost near one forward pass.
+
+mmaction2's own code (gradcam_utils) averages the gradients of each frame over that frame's
+positions only, giving each frame its own channel weights; `average='frame'` computes that
+variant. The default follows the issue's statement (all frames and positions). At the default
+layer the two are the same map: the head (pool, mean over frames, fc) gives every frame the same
+gradient; they differ only at earlier layers, where later shifts mix the frames.
 """
 import numpy as np
 
@@ -38,12 +44,16 @@ def _layer_of(model, layer):
     return layer
 
 
-def grad_cam(model, clip, target=None, layer=None):
+def grad_cam(model, clip, target=None, layer=None, average="clip"):
     """Grad-CAM maps float32 [T, H, W] in [0, 1] of `clip` ([T, 3, H, W] or [1, T, 3, H, W],
     normalised as the model's test pipeline gives it; T a multiple of the model's num_seg) for
     class `target` (default: the top class). `layer`: a sublayer or its name (default: the
     backbone, i.e. its last stage); its output must be [N*T, C, h, w] (NCHW, or NHWC in an NHWC
-    backbone)."""
+    backbone). `average`: 'clip' (the issue's definition: channel weights averaged over all
+    frames and positions) or 'frame' (each frame's own weights, averaged over its positions, as
+    mmaction2's gradcam_utils code computes them)."""
+    if average not in ("clip", "frame"):
+        raise ValueError(f"average must be 'clip' or 'frame', got '{average}'.")
     import paddle
     import paddle.nn.functional as F
     clip = np.asarray(clip.numpy() if isinstance(clip, paddle.Tensor) else clip, np.float32)
@@ -91,8 +101,12 @@ def grad_cam(model, clip, target=None, layer=None):
     if act.ndim != 4 or act.shape[0] != frames:
         raise ValueError(f"the layer's output {list(act.shape)} is not one map per frame "
                          f"[{frames}, C, h, w].")
-    weights = paddle.mean(grad, axis=[0, 2, 3])                       # [C]: frames and positions
-    cam = F.relu(paddle.einsum("c,tchw->thw", weights, act))          # [T, h, w]
+    if average == "clip":
+        weights = paddle.mean(grad, axis=[0, 2, 3])                   # [C]: frames and positions
+        cam = F.relu(paddle.einsum("c,tchw->thw", weights, act))      # [T, h, w]
+    else:
+        weights = paddle.mean(grad, axis=[2, 3])                      # [T, C]: positions
+        cam = F.relu(paddle.einsum("tc,tchw->thw", weights, act))
     cam = F.interpolate(cam[:, None], size=[height, width], mode="bilinear",
                         align_corners=False)[:, 0]
     cam = cam.numpy().astype(np.float32)

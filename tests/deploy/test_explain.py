@@ -139,3 +139,24 @@ def test_the_explain_command(tmp_path, capsys):
     assert "--target 'nope' is not a class name" in capsys.readouterr().err
     assert explain_main(["-i", video, "-c", config, "--output", str(out)]) == 1
     assert "needs -c CONFIG and -w WEIGHTS" in capsys.readouterr().err
+
+
+def test_frame_averaged_weights_variant():
+    """average='frame' gives each frame its own channel weights (mmaction2's code)."""
+    model = _linear_model()
+    clip = np.random.RandomState(1).standard_normal((NUM_SEG, 3, 8, 8)).astype("float32")
+    np.testing.assert_allclose(grad_cam(model, clip, 1, average="frame"),
+                               grad_cam(model, clip, 1), atol=1e-6)
+    tsm = make_model()
+    x = clips(1, seed=6)[0]
+    # at the last stage the head (pool, consensus, fc) gives every frame the same gradient, so
+    # the two agree; at an earlier block the later shifts make the frames' gradients differ
+    np.testing.assert_allclose(grad_cam(tsm, x, 2, average="frame"), grad_cam(tsm, x, 2),
+                               atol=1e-5)
+    name = [n for n, _ in tsm.named_sublayers() if n.startswith("backbone.")
+            and n.count(".") == 1][-3]
+    frame = grad_cam(tsm, x, 2, layer=name, average="frame")
+    assert frame.shape == (NUM_SEG, SIZE, SIZE) and 0.99 < frame.max() <= 1.0
+    assert not np.allclose(frame, grad_cam(tsm, x, 2, layer=name), atol=1e-3)
+    with pytest.raises(ValueError, match="average must be"):
+        grad_cam(tsm, x, average="video")

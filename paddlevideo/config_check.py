@@ -27,7 +27,7 @@ from .utils.config import AttrDict, ConfigError, get_config
 from .utils.label_files import resolve_label_path
 from .utils.registry import parameter_default
 
-__all__ = ["load_and_check_config", "check_config"]
+__all__ = ["load_and_check_config", "check_config", "load_model"]
 
 MODES = ("train", "valid", "test")
 
@@ -35,6 +35,22 @@ MODES = ("train", "valid", "test")
 def load_and_check_config(path, overrides=None):
     """get_config + check_config: the config every tool runs with, or one ConfigError."""
     return check_config(get_config(path, overrides))
+
+
+def load_model(config, weights=None, overrides=()):
+    """The checked dygraph recognizer of `config` (a path, or get_config's result) in eval mode,
+    with `weights` (path, URL or registered name; ours, PaddleVideo's or a PyTorch TSM checkpoint)
+    loaded whole, head included. Without weights the model keeps its random initialisation, and
+    a warning says so. `paddlevideo.load_model` is this function."""
+    import logging
+    from .modeling.builder import model_from_config
+    cfg = (load_and_check_config(config, list(overrides)) if isinstance(config, (str, os.PathLike))
+           else check_config(config))
+    if not weights:
+        logging.getLogger("paddlevideo").warning(
+            "load_model: no weights given: the model has random weights and its answers mean "
+            "nothing.")
+    return model_from_config(cfg, weights, require_head=True)
 
 
 def _value(cls, cfg, key):

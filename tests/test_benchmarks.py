@@ -15,7 +15,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 SCRIPTS = ["shift_op", "data_pipeline", "train_speed", "inference", "converted_weights",
-           "gpu_check", "online_mobilenet", "serve"]
+           "gpu_check", "online_mobilenet", "serve", "explain", "timeline"]
 
 
 def _published():
@@ -207,3 +207,19 @@ def test_serve_smoke(tmp_path):
         assert r["p99_ms"] >= r["p50_ms"] > 0 and r["same_top1_as_offline"] is True
     for value in results["ratios"].values():
         _positive(value, "ratio")
+
+
+def test_explain_smoke(tmp_path):
+    data, _ = _smoke("explain", tmp_path)
+    assert data["smoke"] and data["goal_ratio"] == 3.0
+    for row in data["rows"]:
+        _positive(row["forward"], "forward ms")
+        _positive(row["ratio"], "ratio")
+
+
+def test_timeline_smoke(tmp_path):
+    data, _ = _smoke("timeline", tmp_path)
+    row, = data["rows"]
+    for key in ("tool_windows_per_s", "decode_limit_windows_per_s",
+                "inference_limit_windows_per_s", "loop_windows_per_s"):
+        _positive(row[key], key)

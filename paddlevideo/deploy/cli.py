@@ -115,6 +115,12 @@ def _setup_logging(level=logging.INFO):
     logging.basicConfig(level=level, format="%(message)s")
 
 
+# the same grammar and error handling for the timeline, explain and extract_features commands
+# (deploy/vis_cli.py)
+Parser, user_errors, fail, load_config = _Parser, _user_errors, _fail, _load_config
+add_overrides, setup_logging, bool_arg = _add_overrides, _setup_logging, _bool
+
+
 # ---- export ---------------------------------------------------------------------------------------
 def export_parser():
     p = _Parser(

@@ -368,5 +368,8 @@ def load_weights(model, source, require_head=False):
         if value.dtype.kind == "f" and value.dtype != np.float32 and target.dtype == paddle.float32:
             value = value.astype(np.float32)          # e.g. a float16 or float64 file
         target.set_value(value)
+    # our residual stream carries the original's with shift folds 0 and 1 swapped (torch_tsm.py):
+    # recorded so features can be given in the original network's channel order
+    backbone.stream_fold_swap = bool(conversion is not None and conversion.permuted)
     logger.info(str(report))
     return report

@@ -1,0 +1,11 @@
+"""tools/explain.py: a thin shell over paddlevideo.deploy.vis_cli.explain_main (see --help and
+docs/visualise.md)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from paddlevideo.deploy.vis_cli import explain_main  # noqa: E402  (the path must be set first)
+
+if __name__ == "__main__":
+    sys.exit(explain_main())

@@ -150,6 +150,10 @@ class Predictor:
             self.model_dir = cached_export(cfg, weights, label_list or zoo_labels
                                            or config_label_list(cfg), log)
         elif config:
+            if not (model_dir or model_file):
+                raise DeployError("-c CONFIG needs -w WEIGHTS (a checkpoint or a registered "
+                                  "name) to export, or --model_dir of an exported model whose "
+                                  "preprocessing the config replaces.")
             from ..utils.config import to_plain
             cfg = _load_config(config, overrides)
             pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {}) or None
@@ -170,6 +174,7 @@ class Predictor:
                                          labels=labels, top_k=top_k, batch_size=batch_size)
         self.model_id = self._predictor.model_id
         self.labels = self._predictor.labels
+        self.pipeline = self._predictor.pipeline      # PIPELINE.test: the timeline samples by it
         self.frames = self._predictor.make_clip.frames
 
     # ---- the two halves the server runs apart -------------------------------------------------

@@ -48,6 +48,7 @@ class VideoPredictor:
         if not pipeline:
             raise DeployError(f"no preprocessing known for {self.engine.model_file}: it has no "
                               f"NAME.infer.yaml beside it; pass the training config with -c.")
+        self.pipeline = pipeline
         self.make_clip = ClipMaker(pipeline, frames or info.get("frames"))
         num_classes = info.get("num_classes")
         if isinstance(labels, str):

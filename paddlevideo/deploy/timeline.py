@@ -23,8 +23,8 @@ window's part starts at frame 0 and the last one's ends at the video's last fram
 windows with the same top-1 class merge into one segment whose score is the mean of their top-1
 probabilities. So the segments tile [0, duration] with no gap and no overlap.
 
-`open_engine` is the one place that turns the model options into an engine, so the serving
-API's Predictor can replace it in one line.
+`open_engine` turns the model options into an engine through `paddlevideo.Predictor`, so the
+timeline opens a model exactly as predict and the server do.
 """
 import logging
 import os
@@ -43,51 +43,12 @@ logger = logging.getLogger("paddlevideo")
 
 def open_engine(model_dir=None, config=None, weights=None, overrides=(), save_name=None,
                 **engine_kwargs):
-    """(engine, test pipeline, labels or None) from an exported folder (`model_dir`, its own
-    pipeline and labels; `config` overrides the pipeline) or from `config` + `weights` (the
-    dygraph model exported into a temporary folder and checked there)."""
-    from .runtime import InferenceEngine
-    if model_dir:
-        engine = InferenceEngine(model_dir, save_name=save_name, **engine_kwargs)
-        info = engine.info or {}
-        pipeline, labels = info.get("PIPELINE"), engine.labels
-        if config:
-            pipeline, cfg_labels = _config_pipeline(config, overrides)
-            labels = labels or _names(cfg_labels, info.get("num_classes"))
-        if not pipeline:
-            raise DeployError(f"no preprocessing known for {engine.model_file}: it has no "
-                              f"NAME.infer.yaml beside it; pass the training config with -c.")
-        return engine, pipeline, labels
-    if not config:
-        raise DeployError("give --model_dir (export_model.py's output) or -c CONFIG with -w "
-                          "WEIGHTS.")
-    if not weights:
-        raise DeployError("-c CONFIG needs -w WEIGHTS: a model without weights labels nothing.")
-    from ..config_check import load_model
-    from .export import pipeline_input_size
-    pipeline, labels = _config_pipeline(config, overrides)
-    model = load_model(config, weights, overrides)
-    num_seg, size = pipeline_input_size(pipeline)
-    if not num_seg or not size:
-        raise DeployError(f"{config}: PIPELINE.test must give the Sampler's num_seg and a "
-                          f"CenterCrop target_size.")
-    engine = InferenceEngine.from_model(model, num_seg, size, **engine_kwargs)
-    return engine, pipeline, _names(labels, model.head.num_classes)
-
-
-def _names(labels, num_classes):
-    """A config's label list (a path) read and checked against the class count."""
-    from .labels import load_label_list
-    return load_label_list(labels, num_classes) if isinstance(labels, str) else labels
-
-
-def _config_pipeline(config, overrides):
-    from ..config_check import load_and_check_config
-    from ..utils.config import to_plain
-    from .labels import config_label_list
-    cfg = load_and_check_config(config, list(overrides))
-    pipeline = to_plain((cfg.get("PIPELINE") or {}).get("test") or {}) or None
-    return pipeline, config_label_list(cfg)
+    """(engine, test pipeline, labels or None) for the model options of `Predictor`: an exported
+    folder, or config + weights (exported once into the checked cache and reused)."""
+    from .api import Predictor
+    predictor = Predictor(model_dir, config, weights, list(overrides or []), save_name=save_name,
+                          **engine_kwargs)
+    return predictor.engine, predictor.pipeline, predictor.labels
 
 
 def default_window(num_seg):

@@ -6,7 +6,6 @@ and exit status 1.
 """
 import logging
 import os
-import sys
 
 import numpy as np
 
@@ -97,7 +96,7 @@ def _run_timeline(args):
     engine, pipeline, labels = open_engine(
         args.model_dir, args.config, args.weights, args.override, save_name=args.save_name,
         device="gpu" if args.use_gpu else "cpu", precision=args.precision,
-        backend=args.backend, cpu_threads=args.cpu_threads, max_batch_size=args.batch_size)
+        backend=args.backend, cpu_threads=args.cpu_threads, batch_size=args.batch_size)
     labels = _labels(args, labels, len(labels) if labels else None)
     window, stride = default_window(None)
     plan = WindowPlan.from_pipeline(pipeline, fps, args.window or window, args.stride or stride)
